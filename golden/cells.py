@@ -1,0 +1,280 @@
+"""The three cells: forward step, RTRL linearisation (J_t and Mbar_t) and forward MAC counts.
+
+A step maps the previous step's record (a dict of [B, n] tensors, zeros at t = 0) and the input
+x_t [B, n_in] to the new record. The same step serves BPTT (under autograd, the event function
+`spike` carries the pseudo-derivative) and RTRL (under no_grad).
+
+RTRL state s_t and its linearisation. With M_t = d s_t / d w (n x p) every cell's exact recursion is
+written in one form, which the engines in golden.rtrl consume:
+
+    M_t = diag(decay_t) M_{t-1} + G_t diag(src_t) M_{t-1} + Mbar_t            (J_t = diag(decay_t) + G_t diag(src_t))
+    Mbar_t[k, (P, m, j)] = S^P_t[k, m] * o^P_t[j]                              (immediate influence)
+
+for a parameter block P (rows m, columns j) that enters the pre-activation row m as P[m, j] * o^P[j]:
+o^P is the block's operand (x_t, y_{t-1}, ...; 1 for biases and theta) and S^P[k, m] = d s_k / d pre_m
+its sensitivity. For blocks that act only on their own unit S^P is diagonal and is stored as a vector.
+Rows of M_t listed False in `rows` are exactly zero (only the threshold RNN has such rows).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from golden.config import CellConfig
+from golden.heaviside import pseudo_derivative, spike
+from golden.params import GATES
+
+Record = dict[str, torch.Tensor]
+
+
+@dataclass
+class Sensitivity:
+    """Immediate influence of one parameter block: Mbar[k, (m, j)] = S[k, m] * operand[j].
+
+    S is [B, n] when diagonal (S[k, m] = 0 for k != m) and [B, n, rows] otherwise; operand is [B, cols].
+    """
+
+    S: torch.Tensor
+    diagonal: bool
+    operand: torch.Tensor
+
+
+@dataclass
+class Linearization:
+    """J_t = diag(decay) + G diag(src) and the immediate influence of every block (see module doc)."""
+
+    decay: torch.Tensor | None  # [B, n], None when J has no separate diagonal term
+    G: torch.Tensor  # [B, n, n]
+    src: torch.Tensor  # [B, n] factor applied to source row l of M_{t-1}
+    rows: torch.Tensor | None  # [B, n] bool: rows of M_t that may be non-zero; None = all
+    sens: dict[str, Sensitivity]
+
+
+def matvec(weight: torch.Tensor, operand: torch.Tensor, event_driven: bool) -> torch.Tensor:
+    """operand @ weight^T for a batch [B, k] -> [B, rows].
+
+    event_driven: per sample, read only the weight columns whose operand entry is non-zero, as an
+    event-driven accelerator does (n MACs per event per matrix).
+    """
+    if not event_driven:
+        return operand @ weight.T
+    out = operand.new_zeros(operand.shape[0], weight.shape[0])
+    for b in range(operand.shape[0]):
+        idx = torch.nonzero(operand[b]).flatten()
+        if idx.numel():
+            out[b] = weight[:, idx] @ operand[b, idx]
+    return out
+
+
+class Cell:
+    """Common interface of the three cells."""
+
+    name: str
+    state_key: str  # RTRL state s
+    output_key: str  # what the next step reads (and what alpha counts zeros of)
+    credit_keys: tuple[str, ...]  # record entries a loss may depend on directly
+    n_gates: int
+
+    def __init__(self, config: CellConfig):
+        self.config = config
+        self.n = config.n
+
+    def record_keys(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def initial(self, batch: int) -> Record:
+        """The record at t = 0: every quantity zero (c_0 = y_0 = 0)."""
+        z = torch.zeros(batch, self.n, dtype=self.config.torch_dtype)
+        return {k: z for k in self.record_keys()}
+
+    def step(self, P: dict[str, torch.Tensor], prev: Record, x: torch.Tensor, event_driven: bool = False) -> Record:
+        raise NotImplementedError
+
+    def linearize(self, P: dict[str, torch.Tensor], prev: Record, rec: Record, x: torch.Tensor) -> Linearization:
+        raise NotImplementedError
+
+    def matvec_terms(self, P: dict[str, torch.Tensor], prev: Record, rec: Record, x: torch.Tensor):
+        """(weight, operand, recurrent) for every matrix-vector product of the forward step."""
+        raise NotImplementedError
+
+    def state_credit(self, rec: Record, credits: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Total derivative of the step loss with respect to the state s_t, [B, n]."""
+        return credits[self.state_key]
+
+    def direct_gradient(self, rec: Record, credits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Gradient of the step loss through parameters that reach it other than via s_t, [B, ...]."""
+        return {}
+
+    def forward_macs(self, P, prev: Record, rec: Record, x: torch.Tensor, event_driven: bool) -> dict[str, torch.Tensor]:
+        """Per sample [B]: MACs the step performs (dense matmuls, or input dense and recurrent
+        products event-driven: n per non-zero operand entry) and effective MACs (NeuroBench:
+        products whose weight and operand are both non-zero)."""
+        performed = torch.zeros(x.shape[0], dtype=torch.int64)
+        effective = torch.zeros(x.shape[0], dtype=torch.int64)
+        for weight, operand, recurrent in self.matvec_terms(P, prev, rec, x):
+            nz = operand != 0
+            if event_driven and recurrent:
+                performed += weight.shape[0] * nz.sum(-1)
+            else:
+                performed += weight.numel()
+            effective += (nz.to(torch.int64) @ (weight != 0).to(torch.int64).T).sum(-1)
+        return {"performed": performed, "effective": effective}
+
+
+class GatedCell(Cell):
+    """EGRU (papers/egru Eq. 1-2) and GRU, which share their gates.
+
+    EGRU (reset "paper"):
+        u = sigmoid(W_u x + V_u y' + b_u), r = sigmoid(W_r x + V_r y' + b_r)
+        z = tanh(W_z x + V_z (r * y') + b_z)
+        c = u z + (1 - u) c' - y'                   (reset "subtractive": c = u z + (1 - u)(c' - theta o'))
+        o = H(c - theta), y = c o,  H'_t = H'(c - theta), d = dy/dc = o + c H'_t
+    GRU: the same gates reading h' in place of y', h = u z + (1 - u) h', no threshold, d = 1.
+
+    RTRL state s = c (EGRU; y is a function of c and theta) or h (GRU). With a prime for t - 1,
+    su = u(1 - u), sr = r(1 - r), dz = 1 - z^2 and the carried state q = c' (paper), c' - theta o'
+    (subtractive) or h' (GRU):
+        coef_u = (z - q) su,   coef_z = u dz,   A_r = diag(coef_z) V_z diag(y' sr)   (d s / d a_r)
+        G = diag(coef_u) V_u + diag(coef_z) V_z diag(r) + A_r V_r  [- I for the paper reset]
+        J = diag(decay) + G diag(src),  src = d' (EGRU) or 1 (GRU),
+        decay = 1 - u (paper, GRU) or (1 - u)(1 - theta H'_{t-1}) (subtractive)
+    Immediate influence (operands x, y', 1 and, for V_z, r y'):
+        W_u, V_u, b_u: diagonal coef_u;  W_z, V_z, b_z: diagonal coef_z;  W_r, V_r, b_r: dense A_r
+        theta (EGRU): y' = c' H(c' - theta) gives d y'_l / d theta_l = -c'_l H'_{t-1,l}, so
+        S^theta = G diag(-c' H'_{t-1}) [+ diag((1 - u)(theta H'_{t-1} - o')) for the subtractive reset].
+    Direct term: y_t depends on theta beside c_t: d y_t / d theta = -c_t H'_t.
+    """
+
+    n_gates = 3
+
+    def __init__(self, config: CellConfig):
+        super().__init__(config)
+        self.egru = config.cell == "egru"
+        self.subtractive = self.egru and config.reset == "subtractive"
+        self.name = config.cell
+        self.state_key = "c" if self.egru else "h"
+        self.output_key = "y" if self.egru else "h"
+        self.credit_keys = ("c", "y") if self.egru else ("h",)
+
+    def record_keys(self) -> tuple[str, ...]:
+        states = ("c", "y", "o", "dH") if self.egru else ("h",)
+        return states + ("u", "r", "z", "d")
+
+    def _read(self, prev: Record) -> tuple[torch.Tensor, torch.Tensor]:
+        """(previous state, what the gates read): (c', y') for the EGRU, (h', h') for the GRU."""
+        if not self.egru:
+            return prev["h"], prev["h"]
+        return prev["c"], prev["y"]
+
+    def step(self, P, prev, x, event_driven=False):
+        cfg = self.config
+        state, out = self._read(prev)
+        u = torch.sigmoid(x @ P["W_u"].T + matvec(P["V_u"], out, event_driven) + P["b_u"])
+        r = torch.sigmoid(x @ P["W_r"].T + matvec(P["V_r"], out, event_driven) + P["b_r"])
+        z = torch.tanh(x @ P["W_z"].T + matvec(P["V_z"], r * out, event_driven) + P["b_z"])
+        if not self.egru:
+            h = u * z + (1 - u) * state
+            return {"h": h, "u": u, "r": r, "z": z, "d": torch.ones_like(h)}
+        theta = P["theta"]
+        if self.subtractive:
+            c = u * z + (1 - u) * (state - theta * prev["o"])
+        else:
+            c = u * z + (1 - u) * state - out
+        o = spike(c - theta, cfg.gamma, cfg.epsilon)
+        dH = pseudo_derivative(c - theta, cfg.gamma, cfg.epsilon)
+        return {"c": c, "y": c * o, "o": o, "dH": dH, "u": u, "r": r, "z": z, "d": o + c * dH}
+
+    def matvec_terms(self, P, prev, rec, x):
+        _, out = self._read(prev)
+        terms = [(P[f"W_{g}"], x, False) for g in GATES]
+        return terms + [(P["V_u"], out, True), (P["V_r"], out, True), (P["V_z"], rec["r"] * out, True)]
+
+    def linearize(self, P, prev, rec, x):
+        u, r, z = rec["u"], rec["r"], rec["z"]
+        state, out = self._read(prev)
+        if self.subtractive:
+            state = state - P["theta"] * prev["o"]
+        coef_u = (z - state) * u * (1 - u)
+        coef_z = u * (1 - z * z)
+        A_r = coef_z[:, :, None] * P["V_z"] * (out * r * (1 - r))[:, None, :]
+        G = coef_u[:, :, None] * P["V_u"] + coef_z[:, :, None] * P["V_z"] * r[:, None, :] + A_r @ P["V_r"]
+        if self.egru and not self.subtractive:
+            G = G - torch.eye(self.n, dtype=G.dtype)
+        decay = 1 - u
+        if self.subtractive:
+            decay = decay * (1 - P["theta"] * prev["dH"])
+        ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
+        sens = {}
+        for gate, S, diagonal in (("u", coef_u, True), ("r", A_r, False), ("z", coef_z, True)):
+            rec_operand = r * out if gate == "z" else out
+            sens[f"W_{gate}"] = Sensitivity(S, diagonal, x)
+            sens[f"V_{gate}"] = Sensitivity(S, diagonal, rec_operand)
+            sens[f"b_{gate}"] = Sensitivity(S, diagonal, ones)
+        if self.egru:
+            S_theta = G * (-prev["c"] * prev["dH"])[:, None, :]
+            if self.subtractive:
+                S_theta = S_theta + torch.diag_embed((1 - u) * (P["theta"] * prev["dH"] - prev["o"]))
+            sens["theta"] = Sensitivity(S_theta, False, ones)
+        src = prev["d"] if self.egru else torch.ones_like(u)
+        return Linearization(decay=decay, G=G, src=src, rows=None, sens=sens)
+
+    def state_credit(self, rec, credits):
+        """EGRU: dS/dc_t = credit_c + d_t credit_y (y_t = c_t o_t); GRU: credit_h."""
+        if not self.egru:
+            return credits["h"]
+        return credits["c"] + rec["d"] * credits["y"]
+
+    def direct_gradient(self, rec, credits):
+        """EGRU: d(credit_y . y_t)/d theta through y_t = c_t H(c_t - theta) = -credit_y c_t H'_t."""
+        if not self.egru:
+            return {}
+        return {"theta": -credits["y"] * rec["c"] * rec["dH"]}
+
+
+class ThresholdRNN(Cell):
+    """Threshold RNN of the sparse-RTRL paper, Sec. 4:  v = W x + V a' + b - theta,  a = H(v).
+
+    RTRL state s = a, derivative factor d = H'(v). J = d a / d a' = diag(d) V, so rows k with d_k = 0
+    of J, Mbar and M_t are zero; with src = 1 and M_{t-1}'s zero rows (d'_l = 0) the product costs
+    |{d != 0}| x |{d' != 0}| x p_kept, Table 1's beta~_t beta~_{t-1} n^2 p. Immediate influence, all
+    diagonal: W: d with operand x; V: d with operand a'; b: d with operand 1; theta: -d with operand 1.
+    """
+
+    name = "trnn"
+    state_key = "a"
+    output_key = "a"
+    credit_keys = ("a",)
+    n_gates = 1
+
+    def record_keys(self):
+        return ("a", "v", "dH", "d")
+
+    def step(self, P, prev, x, event_driven=False):
+        cfg = self.config
+        v = x @ P["W"].T + matvec(P["V"], prev["a"], event_driven) + P["b"] - P["theta"]
+        dH = pseudo_derivative(v, cfg.gamma, cfg.epsilon)
+        return {"a": spike(v, cfg.gamma, cfg.epsilon), "v": v, "dH": dH, "d": dH}
+
+    def matvec_terms(self, P, prev, rec, x):
+        return [(P["W"], x, False), (P["V"], prev["a"], True)]
+
+    def linearize(self, P, prev, rec, x):
+        d = rec["d"]
+        ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
+        sens = {
+            "W": Sensitivity(d, True, x),
+            "V": Sensitivity(d, True, prev["a"]),
+            "b": Sensitivity(d, True, ones),
+            "theta": Sensitivity(-d, True, ones),
+        }
+        return Linearization(decay=None, G=d[:, :, None] * P["V"], src=torch.ones_like(d), rows=d != 0, sens=sens)
+
+
+def make_cell(config: CellConfig) -> Cell:
+    """The cell object for config.cell."""
+    return ThresholdRNN(config) if config.cell == "trnn" else GatedCell(config)
+
+
+CreditFn = Callable[[int, Record], dict[str, torch.Tensor]]

@@ -1,0 +1,59 @@
+"""Checkpoints: a cell's configuration, parameters and masks (plus anything a trainer adds)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from golden.config import CellConfig
+from golden.errors import UserError
+from golden.params import CellParams
+
+FORMAT = "egru-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, params: CellParams, extra: dict[str, Any] | None = None) -> None:
+    """Write {format, version, config, params, masks, extra} atomically (temporary file, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": params.config.to_dict(),
+        "params": {k: v.detach().clone() for k, v in params.tensors.items()},
+        "masks": dict(params.masks),
+        "extra": extra or {},
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[CellParams, dict[str, Any]]:
+    """Read a checkpoint written by save_checkpoint; returns the parameters and the extra dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path}: no such file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise UserError(f"checkpoint {path}: not a readable checkpoint ({exc.__class__.__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"checkpoint {path}: not an {FORMAT} file")
+    if payload.get("version") != VERSION:
+        raise UserError(f"checkpoint {path}: version {payload.get('version')!r} is not supported (expected {VERSION})")
+    config = CellConfig.from_dict(payload["config"])
+    try:
+        params = CellParams(config, payload["params"], payload["masks"])
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"checkpoint {path}: {exc}") from None
+    return params, payload.get("extra", {})

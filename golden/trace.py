@@ -1,0 +1,157 @@
+"""Reference traces (DESIGN.md contract 1): one `.npz` per trace, format "egru-trace", version 1.
+
+Entries: `meta` (0-d array holding a JSON string), `x` [T, B, n_in], every cell parameter under its
+own name, `mask_<param>` (1 = kept) for every masked parameter, every record entry [T, B, n] (EGRU:
+c y o u r z dH d; threshold RNN: a v dH d; GRU: h u r z d), `credit_<key>` [T, B, n] and
+`grad_<param>` (offline RTRL gradient of S = sum_t sum_b sum_key credit_key . key_t, summed over batch
+and time; masked entries exactly 0). Names are stable: new ones may be added, none repurposed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from golden.cells import make_cell
+from golden.config import CellConfig
+from golden.errors import UserError
+from golden.params import CellParams, block_names
+from golden.rtrl import run_rtrl
+
+FORMAT = "egru-trace"
+VERSION = 1
+CONFIG_KEYS = ("cell", "reset", "n", "n_in", "gamma", "epsilon", "omega", "seed", "dtype")
+
+
+class TraceError(UserError):
+    """A file that is not a readable trace of a supported version."""
+
+
+@dataclass
+class Trace:
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def config(self) -> CellConfig:
+        return CellConfig(**{k: self.meta[k] for k in CONFIG_KEYS})
+
+    def params(self) -> CellParams:
+        """The cell parameters and masks stored in the trace."""
+        cfg = self.config
+        tensors = {name: torch.from_numpy(self.arrays[name]) for name in block_names(cfg.cell)}
+        masks = {k[5:]: torch.from_numpy(v) for k, v in self.arrays.items() if k.startswith("mask_")}
+        return CellParams(cfg, tensors, masks)
+
+    def tensor(self, name: str) -> torch.Tensor:
+        return torch.from_numpy(self.arrays[name])
+
+    def credits(self) -> dict[str, torch.Tensor]:
+        return {k[7:]: self.tensor(k) for k in self.arrays if k.startswith("credit_")}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically: a temporary file in the same folder, then rename."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, meta=np.array(json.dumps(self.meta)), **self.arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def expected_names(config: CellConfig) -> dict[str, tuple[int, ...]]:
+    """Every entry a version-1 trace of this configuration must hold, with its shape (T, B as -1)."""
+    params = CellParams.initialise(config)
+    cell = make_cell(config)
+    names: dict[str, tuple[int, ...]] = {"x": (-1, -1, config.n_in)}
+    for b in params.blocks:
+        names[b.name] = b.shape
+        names[f"grad_{b.name}"] = b.shape
+        if b.name in params.masks:
+            names[f"mask_{b.name}"] = b.shape
+    for key in cell.record_keys():
+        names[key] = (-1, -1, config.n)
+    for key in cell.credit_keys:
+        names[f"credit_{key}"] = (-1, -1, config.n)
+    return names
+
+
+def make_trace(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tensor], **meta: Any) -> Trace:
+    """Run the cell with offline sparse RTRL and package the result as a trace."""
+    result = run_rtrl(params, x, credits, mode="sparse", keep_records=True)
+    T, B, _ = x.shape
+    c = result.counters
+    info = {
+        "format": FORMAT,
+        "version": VERSION,
+        **params.config.to_dict(),
+        "T": T,
+        "B": B,
+        **params.sparsity(),
+        "alpha": c.mean("alpha"),
+        "beta": c.mean("beta"),
+        "gradient": "offline sparse RTRL of S = sum_t sum_b sum_key credit_key . key_t",
+        **meta,
+    }
+    arrays: dict[str, np.ndarray] = {"x": x.numpy()}
+    for name, t in params.tensors.items():
+        arrays[name] = t.numpy()
+        arrays[f"grad_{name}"] = result.grads[name].numpy()
+    for name, m in params.masks.items():
+        arrays[f"mask_{name}"] = m.numpy().astype(np.uint8)
+    for key, v in result.records.items():
+        arrays[key] = v.numpy()
+    for key, v in credits.items():
+        arrays[f"credit_{key}"] = v.numpy()
+    return Trace(info, arrays)
+
+
+def load_trace(path: str | os.PathLike) -> Trace:
+    """Read and check a trace; every problem raises TraceError naming the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise TraceError(f"trace {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise TraceError(f"trace {path}: not a readable .npz file ({exc.__class__.__name__}: {exc})") from None
+    if "meta" not in arrays:
+        raise TraceError(f"trace {path}: no 'meta' entry, so not an {FORMAT} file")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except json.JSONDecodeError as exc:
+        raise TraceError(f"trace {path}: 'meta' is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else meta
+        raise TraceError(f"trace {path}: format {got!r}, expected {FORMAT!r}")
+    version = meta.get("version")
+    if not isinstance(version, int) or version != VERSION:
+        raise TraceError(f"trace {path}: version {version!r} is not supported; this reader reads version {VERSION}")
+    missing_meta = [k for k in CONFIG_KEYS + ("T", "B") if k not in meta]
+    if missing_meta:
+        raise TraceError(f"trace {path}: 'meta' lacks {', '.join(missing_meta)}")
+    try:
+        config = CellConfig(**{k: meta[k] for k in CONFIG_KEYS})
+    except (UserError, TypeError) as exc:
+        raise TraceError(f"trace {path}: bad cell configuration in 'meta': {exc}") from None
+    expected = expected_names(config)
+    missing = [k for k in expected if k not in arrays]
+    if missing:
+        raise TraceError(f"trace {path}: missing entries {', '.join(missing)} for cell {config.cell!r}")
+    for name, shape in expected.items():
+        want = tuple(meta[d] if s == -1 else s for d, s in zip(("T", "B", ""), shape)) if len(shape) == 3 else shape
+        if tuple(arrays[name].shape) != want:
+            raise TraceError(f"trace {path}: entry {name!r} has shape {arrays[name].shape}, expected {want}")
+    return Trace(meta, arrays)

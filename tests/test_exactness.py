@@ -1,0 +1,69 @@
+"""RTRL (dense and sparse, offline) equals BPTT; sparse equals dense and skips work."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import CELL_VARIANTS, make_problem, rel_error
+from golden.bptt import bptt_gradients
+from golden.config import CellConfig
+from golden.params import CellParams
+from golden.rtrl import run_rtrl
+
+# epsilon small enough that many units have d = 0, and large enough that few do
+EPSILONS = {"small": 0.05, "large": 3.0}
+
+
+@pytest.mark.parametrize("cell,reset", CELL_VARIANTS)
+@pytest.mark.parametrize("omega", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("eps_name", list(EPSILONS))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rtrl_equals_bptt(cell, reset, omega, eps_name, seed):
+    params, x, credits = make_problem(cell, reset, n=12, T=24, B=3, omega=omega, epsilon=EPSILONS[eps_name], seed=seed)
+    g_bptt = bptt_gradients(params, x, credits)
+    assert all(g.abs().max() > 0 for g in g_bptt.values()), "every block must carry gradient for the check to bite"
+    dense = run_rtrl(params, x, credits, mode="dense")
+    sparse = run_rtrl(params, x, credits, mode="sparse")
+
+    for k, err in rel_error(dense.grads, g_bptt).items():
+        assert err <= 1e-9, f"dense RTRL vs BPTT, {k}: {err:.2e}"
+    for k, err in rel_error(sparse.grads, dense.grads).items():
+        assert err <= 1e-12, f"sparse vs dense RTRL, {k}: {err:.2e}"
+    for name, mask in params.masks.items():
+        for grads in (g_bptt, dense.grads, sparse.grads):
+            assert torch.all(grads[name][~mask] == 0)
+        assert (~mask).sum() == round(omega * mask.numel())
+
+    beta = sparse.counters.mean("beta")
+    if cell != "gru":  # the epsilon choice really spans the two regimes
+        assert beta > 0.3 if eps_name == "small" else beta < 0.1
+
+    # skipping: sparse never does more, and strictly less wherever something is skippable
+    ds, dd = sparse.counters.per_step["influence_macs"], dense.counters.per_step["influence_macs"]
+    assert (ds <= dd).all()
+    d = run_rtrl(params, x, credits, mode="sparse", keep_records=True).records["d"]
+    skippable = torch.zeros(d.shape[:2], dtype=torch.bool)
+    skippable[0] = True  # M_0 = 0
+    skippable[1:] = (d[:-1] == 0).any(-1)
+    if omega > 0:
+        skippable[:] = True
+    assert (ds[skippable.numpy()] < dd[skippable.numpy()]).all()
+    if cell == "gru" and omega == 0:
+        assert (ds[1:] == dd[1:]).all()  # nothing to skip after the first step
+
+
+@pytest.mark.parametrize("cell,reset", CELL_VARIANTS)
+def test_float32_runs_and_agrees(cell, reset):
+    """float32 RTRL equals float32 BPTT, and tracks float64 (same events, gradients within 1e-3)."""
+    p64, x, credits = make_problem(cell, reset, n=8, T=20, omega=0.5, epsilon=0.5)
+    p32 = CellParams(CellConfig(**{**p64.config.to_dict(), "dtype": "float32"}), p64.tensors, p64.masks)
+    x32, c32 = x.float(), {k: v.float() for k, v in credits.items()}
+    r64 = run_rtrl(p64, x, credits, mode="sparse", keep_records=True)
+    r32 = run_rtrl(p32, x32, c32, mode="sparse", keep_records=True)
+    assert all(g.dtype == torch.float32 for g in r32.grads.values())
+    for k, err in rel_error(r32.grads, bptt_gradients(p32, x32, c32)).items():
+        assert err < 1e-5, (k, err)
+    out = "a" if cell == "trnn" else ("y" if cell == "egru" else "h")
+    assert torch.equal(r32.records[out] != 0, r64.records[out] != 0)
+    for k, err in rel_error({k: v.double() for k, v in r32.grads.items()}, r64.grads).items():
+        assert err < 1e-3, (k, err)
