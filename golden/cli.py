@@ -1,4 +1,4 @@
-"""`python -m golden`: reference traces and a BPTT / dense RTRL / sparse RTRL demonstration."""
+"""`python -m golden`: reference traces, a BPTT / RTRL demonstration, spiral training and its Fig. 3."""
 from __future__ import annotations
 
 import argparse
@@ -19,7 +19,9 @@ from golden.config import CELLS, DTYPES, RESETS, CellConfig
 from golden.errors import UserError
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
+from golden.figures import load_run, plot_fig3
 from golden.trace import make_trace
+from golden.train import ALGOS, TrainConfig, train
 
 CELL_KEYS = ("cell", "reset", "n", "n_in", "gamma", "epsilon", "omega")
 DEFAULTS = {"cell": "egru", "reset": "paper", "n": 16, "n_in": 2, "gamma": 0.7, "epsilon": 1.0, "omega": 0.0}
@@ -65,6 +67,34 @@ def build_parser() -> Parser:
     demo = sub.add_parser("demo", help="BPTT vs dense vs sparse RTRL on one random sequence: agreement and costs")
     _add_cell_options(demo)
     demo.add_argument("--json", help="also write the sparse run's counters (with per-step arrays) to this file")
+
+    t = sub.add_parser("train", help="train on the spiral task with BPTT, dense RTRL or sparse RTRL")
+    t.add_argument("--cell", default="egru", help=f"one of {', '.join(CELLS)} (default egru)")
+    t.add_argument("--reset", default="paper", help=f"EGRU reset, one of {', '.join(RESETS)} (default paper)")
+    t.add_argument("--algo", default="sparse-rtrl", help=f"one of {', '.join(ALGOS)} (default sparse-rtrl)")
+    t.add_argument("--n", type=int, default=16, help="units (default 16)")
+    t.add_argument("--omega", type=float, default=0.0, help="masked fraction of each recurrent matrix (default 0)")
+    t.add_argument("--epsilon", type=float, default=1.0, help="pseudo-derivative half-width (default 1.0)")
+    t.add_argument("--gamma", type=float, default=0.7, help="pseudo-derivative height (default 0.7)")
+    t.add_argument("--iterations", type=int, default=1700, help="parameter updates (default 1700)")
+    t.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
+    t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    t.add_argument("--seed", type=int, default=0, help="seeds weights, masks and batch order (default 0)")
+    t.add_argument("--data-seed", type=int, default=0, dest="data_seed", help="seeds the data set (default 0)")
+    t.add_argument("--samples", type=int, default=10_000, dest="n_samples", help="data set size (default 10000)")
+    t.add_argument("--update-every", type=int, dest="update_every",
+                   help="online RTRL: update the weights every K steps (default: once per sequence)")
+    t.add_argument("--eval-every", type=int, default=100, dest="eval_every", help="validation every K iterations")
+    t.add_argument("--checkpoint-every", type=int, default=100, dest="checkpoint_every",
+                   help="checkpoint and metrics.json every K iterations (default 100)")
+    t.add_argument("--dtype", default="float64", choices=sorted(DTYPES))
+    t.add_argument("--out", required=True, help="run folder: checkpoint.pt and metrics.json")
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    f = sub.add_parser("fig3", help="the sparse-RTRL paper's Fig. 3 (A-D) from training runs, as PNG")
+    f.add_argument("runs", nargs="+", help="run folders written by `train`")
+    f.add_argument("--out", required=True, help="output .png")
     return parser
 
 
@@ -179,10 +209,28 @@ def _table1_ratio(c) -> float:
     return (1 - c.mean("beta")) ** 2 * (1 - c.sparsity["omega_maskable"]) ** 2
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if hasattr(args, k)}
+    config = TrainConfig(**fields)
+    metrics = train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    acc = {k: round(v["accuracy"], 4) for k, v in metrics["final"].items()}
+    test = metrics["final"]["test"]
+    print(f"{config.algo} {config.cell} omega={config.omega}: accuracy {acc}, test alpha={test['alpha']:.3f} "
+          f"beta={test['beta']:.3f}, {metrics['wall_seconds']:.0f} s; wrote {args.out}/metrics.json and checkpoint.pt")
+    return 0
+
+
+def cmd_fig3(args: argparse.Namespace) -> int:
+    out = plot_fig3([load_run(r) for r in args.runs], args.out)
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"trace": cmd_trace, "demo": cmd_demo}[args.command](args)
+        commands = {"trace": cmd_trace, "demo": cmd_demo, "train": cmd_train, "fig3": cmd_fig3}
+        return commands[args.command](args)
     except UserError as exc:
         print(f"golden: error: {exc}", file=sys.stderr)
         return 2

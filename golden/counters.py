@@ -8,8 +8,9 @@ sample at one step; a sample's skipping decisions are its own, as in hardware pr
     effective_forward_macs  NeuroBench effective MACs: products with both weight and operand non-zero
     influence_macs          the product J_t M_{t-1}: dense n * n * p; sparse (rows written * source
                             rows read + rows held that are not sources, which only decay) * p_kept
-    immediate_macs          entries of Mbar_t formed
-    gradient_macs           M_t^T (dS/ds_t): n * p dense; (rows held) * p_kept sparse
+    immediate_macs          entries of Mbar_t formed: per entry of a diagonal block (a parameter acting
+                            on its own unit) 1, of a dense block n; sparse forms only kept entries
+    gradient_macs           M_t^T (dS/ds_t): n * p dense; n * p_kept sparse
     influence_stored        influence entries held: n * p dense; (rows that may be non-zero) * p_kept sparse
     influence_nonzero       measured non-zero entries of M_t
     alpha                   fraction of units whose output is exactly zero

@@ -32,6 +32,7 @@ class RTRLResult:
     grads: dict[str, torch.Tensor]  # summed over batch and time (over all updates in online mode)
     counters: RunCounters
     records: dict[str, torch.Tensor] | None  # [T, B, n] per record entry when asked for
+    final_influence: dict[str, float] | None  # zero fractions of the last step's influence matrices
 
 
 class DenseInfluence:
@@ -79,6 +80,10 @@ class DenseInfluence:
     def nonzero(self) -> torch.Tensor:
         return (self.M != 0).flatten(1).sum(-1)
 
+    def full(self) -> torch.Tensor:
+        """M_t over the full parameter layout, [B, n, p]."""
+        return self.M
+
     @property
     def storage_bytes(self) -> int:
         return self.M.numel() * self.M.element_size()
@@ -94,6 +99,7 @@ class SparseInfluence:
         self.M = torch.zeros(batch, cfg.n, self.p_kept, dtype=cfg.torch_dtype)
         self.known = torch.zeros(batch, cfg.n, dtype=torch.bool)  # rows of M that may be non-zero
         self.columns = {}
+        self._plan = None
         compact = 0
         for block in params.blocks:
             local = torch.nonzero(params.mask(block.name).reshape(-1)).flatten()
@@ -102,74 +108,106 @@ class SparseInfluence:
             compact += local.numel()
 
     def update(self, lin: Linearization) -> dict[str, torch.Tensor]:
+        """Per sample: new[R] = J[R, S] M_{t-1}[S] for the sources S, new[D] += decay[D] M_{t-1}[D]
+        for rows D held but not sources; Mbar_t is added for the whole batch at once."""
         B, n, pk = self.M.shape
-        counts = {k: torch.zeros(B, dtype=torch.int64) for k in ("influence_macs", "immediate_macs")}
+        new, formed = self._immediate(lin)
+        macs = torch.zeros(B, dtype=torch.int64)
         rows_mask = torch.ones(B, n, dtype=torch.bool) if lin.rows is None else lin.rows
         sources = (lin.src != 0) & self.known
+        decay_only = rows_mask & self.known & ~sources
         for b in range(B):
             R = torch.nonzero(rows_mask[b]).flatten()
-            all_rows = R.numel() == n
-            new = self.M.new_zeros(n, pk)
-            J = lin.G[b] * lin.src[b]
-            if lin.decay is not None:
-                J = J + torch.diag(lin.decay[b])
             S = torch.nonzero(sources[b]).flatten()
             if S.numel() and R.numel():
-                product = (J[:, S] if all_rows else J[R][:, S]) @ self.M[b, S]
-                if all_rows:
-                    new += product
+                J = lin.G[b] * lin.src[b]
+                if lin.decay is not None:
+                    J = J + torch.diag(lin.decay[b])
+                if R.numel() == n:
+                    new[b] += J[:, S] @ self.M[b, S]
                 else:
-                    new[R] += product
-                counts["influence_macs"][b] += R.numel() * S.numel() * pk
+                    new[b, R] += J[R][:, S] @ self.M[b, S]
+                macs[b] += R.numel() * S.numel() * pk
             if lin.decay is not None:
-                D = torch.nonzero(rows_mask[b] & self.known[b] & ~sources[b]).flatten()
+                D = torch.nonzero(decay_only[b]).flatten()
                 if D.numel():
-                    new[D] += lin.decay[b, D, None] * self.M[b, D]
-                    counts["influence_macs"][b] += D.numel() * pk
-            counts["immediate_macs"][b] = self._add_immediate(new, lin, b, R, rows_mask[b], all_rows)
-            self.M[b] = new
+                    new[b, D] += lin.decay[b, D, None] * self.M[b, D]
+                    macs[b] += D.numel() * pk
+        self.M = new
         self.known = rows_mask.clone()
-        counts["influence_stored"] = self.known.sum(-1) * pk
-        return counts
+        return {
+            "influence_macs": macs,
+            "immediate_macs": torch.full((B,), formed),
+            "influence_stored": self.known.sum(-1) * pk,
+        }
 
-    def _add_immediate(self, new, lin, b, R, row_mask, all_rows) -> int:
-        """new += Mbar_t for sample b over the kept columns and the rows R; returns entries formed."""
+    def _immediate(self, lin: Linearization) -> tuple[torch.Tensor, int]:
+        """Mbar_t over the kept columns for the whole batch, [B, n, p_kept], and the entries formed
+        per sample: one per kept entry of a diagonal block, n per kept entry of a dense one. Rows a
+        threshold RNN does not write get exact zeros here (their sensitivity d_k is 0)."""
+        B, n, pk = self.M.shape
+        out = self.M.new_zeros(B, n, pk)
         formed = 0
-        for name, (m_idx, j_idx, cols) in self.columns.items():
+        diagonal = [name for name in self.columns if lin.sens[name].diagonal]
+        if diagonal:
+            S = torch.stack([lin.sens[name].S for name in diagonal], dim=1)  # [B, blocks, n]
+            operands = torch.cat([lin.sens[name].operand for name in diagonal], dim=1)
+            block_id, m, j, cols = self._diagonal_plan(diagonal, lin)
+            out[:, m, cols] = S[:, block_id, m] * operands[:, j]
+            formed += int(m.numel())
+        for name in self.columns:
             s = lin.sens[name]
-            if s.diagonal:
-                keep = row_mask[m_idx]
-                m, j, c = m_idx[keep], j_idx[keep], cols[keep]
-                new[m, c] += s.S[b, m] * s.operand[b, j]
-                formed += int(m.numel())
-            elif all_rows:
-                new[:, cols] += s.S[b][:, m_idx] * s.operand[b, j_idx]
-                formed += new.shape[0] * int(cols.numel())
-            else:
-                new[R[:, None], cols[None, :]] += s.S[b][R][:, m_idx] * s.operand[b, j_idx]
-                formed += int(R.numel() * cols.numel())
-        return formed
+            if not s.diagonal:
+                m_idx, j_idx, cols = self.columns[name]
+                out[:, :, cols] = s.S[:, :, m_idx] * s.operand[:, None, j_idx]
+                formed += n * int(cols.numel())
+        return out, formed
+
+    def _diagonal_plan(self, diagonal: list[str], lin: Linearization):
+        """Concatenated (block, row, operand index, column) of every kept diagonal-block entry."""
+        if self._plan is None:
+            parts, operand_offset = [], 0
+            for i, name in enumerate(diagonal):
+                m_idx, j_idx, cols = self.columns[name]
+                parts.append((torch.full_like(m_idx, i), m_idx, j_idx + operand_offset, cols))
+                operand_offset += lin.sens[name].operand.shape[1]
+            self._plan = tuple(torch.cat(col) for col in zip(*parts))
+        return self._plan
 
     def gradient(self, cbar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """sum_b M_b^T cbar_b over the rows held, scattered to the full layout [p]."""
-        B = cbar.shape[0]
-        compact = self.M.new_zeros(self.p_kept)
-        macs = torch.zeros(B, dtype=torch.int64)
-        for b in range(B):
-            K = torch.nonzero(self.known[b]).flatten()
-            if K.numel():
-                compact += cbar[b, K] @ self.M[b, K]
-                macs[b] = K.numel() * self.p_kept
+        """sum_b M_b^T cbar_b (all n rows, batched), scattered to the full layout [p]."""
+        B, n, pk = self.M.shape
         full = self.M.new_zeros(self.params.p_total)
-        full[self.params.kept_index] = compact
-        return full, macs
+        full[self.params.kept_index] = torch.einsum("bn,bnp->p", cbar, self.M)
+        return full, torch.full((B,), n * pk)
 
     def nonzero(self) -> torch.Tensor:
         return (self.M != 0).flatten(1).sum(-1)
 
+    def full(self) -> torch.Tensor:
+        """M_t over the full parameter layout, [B, n, p] (masked columns zero)."""
+        B, n, _ = self.M.shape
+        out = self.M.new_zeros(B, n, self.params.p_total)
+        out[:, :, self.params.kept_index] = self.M
+        return out
+
     @property
     def storage_bytes(self) -> int:
         return self.M.numel() * self.M.element_size()
+
+
+def influence_zero_fractions(M: torch.Tensor, params: CellParams, rec: Record) -> dict[str, float]:
+    """Fraction of exactly-zero entries of the state's influence matrix d s_t/d w (for the EGRU dc/dw)
+    and of the output's, d out_t/d w: for the EGRU dy/dw = diag(d_t) dc/dw plus the direct
+    d y_k / d theta_k = -c_k H'_k; for the other cells the output is the state."""
+    out_M = M
+    if params.config.cell == "egru":
+        out_M = rec["d"][:, :, None] * M
+        theta = params.block("theta")
+        k = torch.arange(theta.rows)
+        out_M[:, k, theta.offset + k] += -rec["c"] * rec["dH"]
+    return {"state_zero_fraction": float((M == 0).double().mean()),
+            "output_zero_fraction": float((out_M == 0).double().mean())}
 
 
 def credits_from_tensors(credits: dict[str, torch.Tensor]) -> CreditFn:
@@ -193,6 +231,7 @@ def run_rtrl(
     update_every: int | None = None,
     on_update: UpdateFn | None = None,
     keep_records: bool = False,
+    final_influence: bool = False,
 ) -> RTRLResult:
     """Run the cell over x [T, B, n_in] and return dS/dw by RTRL, with counters.
 
@@ -202,6 +241,7 @@ def run_rtrl(
         steps (and after the last), on_update(chunk gradient) may change params.tensors in place;
         the influence matrix is carried on across updates unchanged, as RTRL prescribes, and the
         returned grads are the sum of the chunk gradients.
+    final_influence: also report the zero fractions of the last step's influence matrices.
     """
     if mode not in MODES:
         raise UserError(f"mode: unknown mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -259,4 +299,5 @@ def run_rtrl(
         influence_storage_bytes=influence.storage_bytes,
     )
     records = {k: torch.stack([r[k] for r in history]) for k in history[0]} if keep_records else None
-    return RTRLResult(grads=params.unflatten(total), counters=counters, records=records)
+    zeros = influence_zero_fractions(influence.full(), params, prev) if final_influence else None
+    return RTRLResult(grads=params.unflatten(total), counters=counters, records=records, final_influence=zeros)

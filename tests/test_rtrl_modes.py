@@ -123,6 +123,14 @@ def test_counters_match_independent_formulas(cell, reset, omega):
         expect = (n * src + (held_prev - src)) * pk
         assert (sc["influence_macs"] == expect.numpy()).all()
         assert (sc["influence_stored"] == n * pk).all()
+    # immediate influence: parameters acting on their own unit form one entry per kept parameter;
+    # the EGRU/GRU reset gate (W_r, V_r, b_r) and theta reach every unit, n entries each
+    dense_blocks = [] if cell == "trnn" else ["W_r", "V_r", "b_r"] + (["theta"] if cell == "egru" else [])
+    kept = {b.name: int(params.mask(b.name).sum()) for b in params.blocks}
+    size = {b.name: b.size for b in params.blocks}
+    assert (sc["immediate_macs"] == sum(kept.values()) + (n - 1) * sum(kept[b] for b in dense_blocks)).all()
+    assert (dc["immediate_macs"] == sum(size.values()) + (n - 1) * sum(size[b] for b in dense_blocks)).all()
+    assert (sc["gradient_macs"] == n * pk).all()
     assert (sc["alpha"] == (rec[out] == 0).double().mean(-1).numpy()).all()
     assert (sc["beta"] == (d == 0).double().mean(-1).numpy()).all()
     nonzero_dense = dense.counters.per_step["influence_nonzero"]

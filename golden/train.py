@@ -1,0 +1,323 @@
+"""Training on the spiral task with BPTT, dense RTRL or sparse RTRL; metrics, checkpoints, resume.
+
+Readout: logit = w_out . s_T + b_out on the cell's RTRL state at the last step (EGRU: c_T, the
+membrane-like internal state; threshold RNN: a_T; GRU: h_T), with a binary cross-entropy loss
+averaged over the batch. A readout of the EGRU's y_T would see mostly zeros (most units are silent at
+any one step); c_T carries the same information densely and needs no extra influence matrix, since
+the loss credit is then dL/dc_T alone.
+
+theta is trained as tau = logit(theta) (golden.params); Adam (lr 3e-3, batch 32, 1700 iterations,
+the paper's settings) updates W, V, b, tau and the readout. Online mode (`update_every` k) updates
+after every k steps of a sequence and carries the influence matrix across updates; with the
+spiral's single loss at the last step the credit is zero before it, so online and offline coincide
+here unless k divides the sequence otherwise.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from golden.cells import make_cell
+from golden.checkpoint import load_checkpoint, save_checkpoint
+from golden.config import CellConfig
+from golden.errors import UserError
+from golden.params import CellParams
+from golden.rtrl import run_rtrl
+from golden.spiral import STEPS, spiral_dataset
+
+ALGOS = ("bptt", "rtrl", "sparse-rtrl")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    cell: str = "egru"
+    reset: str = "paper"
+    n: int = 16
+    omega: float = 0.0
+    epsilon: float = 1.0
+    gamma: float = 0.7
+    algo: str = "sparse-rtrl"
+    iterations: int = 1700
+    batch: int = 32
+    lr: float = 3e-3
+    seed: int = 0
+    data_seed: int = 0
+    n_samples: int = 10_000
+    update_every: int | None = None
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise UserError(f"algo: unknown algorithm {self.algo!r}; expected one of {', '.join(ALGOS)}")
+        for name in ("iterations", "batch", "eval_every", "checkpoint_every", "n_samples"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"{name}: got {getattr(self, name)}; expected a positive integer")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise UserError(f"lr: got {self.lr}; expected a finite number > 0")
+        if self.update_every is not None:
+            if self.update_every <= 0:
+                raise UserError(f"update_every: got {self.update_every}; expected a positive integer")
+            if self.algo == "bptt":
+                raise UserError("update_every: online updates need an RTRL algorithm, not bptt")
+        self.cell_config()  # validates the cell fields
+
+    def cell_config(self) -> CellConfig:
+        return CellConfig(cell=self.cell, reset=self.reset, n=self.n, n_in=2, gamma=self.gamma,
+                          epsilon=self.epsilon, omega=self.omega, seed=self.seed, dtype=self.dtype)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Atomically: temporary file in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Owns the parameters (as optimiser leaves), the data, the history and the checkpoints."""
+
+    def __init__(self, config: TrainConfig, out: Path):
+        self.config = config
+        self.out = out
+        self.cell = make_cell(config.cell_config())
+        self.data = spiral_dataset(config.n_samples, config.data_seed, dtype=config.cell_config().torch_dtype)
+        self.params = CellParams.initialise(config.cell_config())
+        gen = torch.Generator().manual_seed(config.seed + 3)
+        dt = self.params.config.torch_dtype
+        leaves = {k: v.clone() for k, v in self.params.tensors.items() if k != "theta"}
+        if "theta" in self.params.tensors:
+            leaves["tau"] = torch.logit(self.params.tensors["theta"])
+        bound = 1 / math.sqrt(config.n)
+        leaves["w_out"] = (torch.rand(config.n, generator=gen, dtype=dt) * 2 - 1) * bound
+        leaves["b_out"] = torch.zeros((), dtype=dt)
+        self.leaves = {k: v.requires_grad_(True) for k, v in leaves.items()}
+        self.optimizer = torch.optim.Adam(list(self.leaves.values()), lr=config.lr)
+        self.iteration = 0
+        self.history: list[dict[str, Any]] = []
+        self.evals: list[dict[str, Any]] = []
+        self.wall = 0.0
+
+    # -- parameters ---------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Copy the leaves into self.params (theta = sigmoid(tau))."""
+        with torch.no_grad():
+            for k in self.params.tensors:
+                self.params.tensors[k] = torch.sigmoid(self.leaves["tau"]) if k == "theta" else self.leaves[k].detach().clone()
+
+    def _batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Iteration i's batch: consecutive slices of a per-epoch seeded permutation (resumable)."""
+        train = self.data["train"]
+        B, N = self.config.batch, len(train)
+        start = i * B
+        idx = []
+        while len(idx) < B:
+            epoch, pos = divmod(start + len(idx), N)
+            perm = torch.randperm(N, generator=torch.Generator().manual_seed(self.config.seed * 100_003 + epoch))
+            idx.extend(perm[pos : pos + B - len(idx)].tolist())
+        idx_t = torch.tensor(idx)
+        return train.x[:, idx_t], train.y[idx_t]
+
+    # -- one iteration ------------------------------------------------------------------------
+    def _logit(self, state: torch.Tensor) -> torch.Tensor:
+        return state @ self.leaves["w_out"] + self.leaves["b_out"]
+
+    def _step_bptt(self, x, y) -> dict[str, Any]:
+        P = {k: v for k, v in self.leaves.items() if k in self.params.tensors}
+        if "tau" in self.leaves:
+            P["theta"] = torch.sigmoid(self.leaves["tau"])
+        P = {k: (v * self.params.masks[k] if k in self.params.masks else v) for k, v in P.items()}
+        prev = self.cell.initial(x.shape[1])
+        outs, ds = [], []
+        for t in range(x.shape[0]):
+            prev = self.cell.step(P, prev, x[t])
+            outs.append(prev[self.cell.output_key].detach())
+            ds.append(prev["d"].detach())
+        logit = self._logit(prev[self.cell.state_key])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
+        loss.backward()
+        return {"loss": loss.item(), "acc": ((logit > 0).to(y.dtype) == y).double().mean().item(),
+                "alpha": float((torch.stack(outs) == 0).double().mean()),
+                "beta": float((torch.stack(ds) == 0).double().mean())}
+
+    def _step_rtrl(self, x, y) -> dict[str, Any]:
+        T, B = x.shape[0], x.shape[1]
+        final: dict[str, torch.Tensor] = {}
+        key = self.cell.state_key
+
+        def credit(t: int, rec) -> dict[str, torch.Tensor]:
+            credits = {k: torch.zeros_like(rec[k]) for k in self.cell.credit_keys}
+            if t == T - 1:
+                with torch.no_grad():
+                    logit = self._logit(rec[key])
+                    g = (torch.sigmoid(logit) - y) / B  # dL/dlogit for the mean BCE
+                credits[key] = g[:, None] * self.leaves["w_out"].detach()
+                final.update(state=rec[key], logit=logit, g=g)
+            return credits
+
+        mode = "sparse" if self.config.algo == "sparse-rtrl" else "dense"
+        chunks: list[dict[str, torch.Tensor]] = []
+        on_update = None
+        if self.config.update_every is not None:
+            def on_update(grads):
+                chunks.append(grads)
+                self._apply(grads, final)
+        result = run_rtrl(self.params, x, credit, mode=mode, update_every=self.config.update_every,
+                          on_update=on_update, final_influence=True)
+        if on_update is None:
+            self._apply(result.grads, final)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(final["logit"], y)
+        c = result.counters
+        dense_influence = c.n * c.n * c.sparsity["p_total"] * T * B
+        return {
+            "loss": loss.item(),
+            "acc": ((final["logit"] > 0).to(y.dtype) == y).double().mean().item(),
+            "alpha": c.mean("alpha"),
+            "beta": c.mean("beta"),
+            "forward_macs": c.total("forward_macs"),
+            "influence_macs": c.total("influence_macs"),
+            "immediate_macs": c.total("immediate_macs"),
+            "gradient_macs": c.total("gradient_macs"),
+            "dense_influence_macs": dense_influence,
+            "influence_zero_fraction_state": result.final_influence["state_zero_fraction"],
+            "influence_zero_fraction_output": result.final_influence["output_zero_fraction"],
+        }
+
+    def _apply(self, grads: dict[str, torch.Tensor], final: dict[str, torch.Tensor]) -> None:
+        """Adam step from RTRL gradients (theta's through tau) and the readout's own gradient."""
+        for k, leaf in self.leaves.items():
+            if k == "tau":
+                th = torch.sigmoid(leaf.detach())
+                leaf.grad = grads["theta"] * th * (1 - th)
+            elif k == "w_out":
+                leaf.grad = final["g"] @ final["state"] if final else torch.zeros_like(leaf)
+            elif k == "b_out":
+                leaf.grad = final["g"].sum() if final else torch.zeros_like(leaf)
+            else:
+                leaf.grad = grads[k].clone()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.sync()
+
+    def step(self) -> dict[str, Any]:
+        x, y = self._batch(self.iteration)
+        t0 = time.perf_counter()
+        self.sync()
+        if self.config.algo == "bptt":
+            stats = self._step_bptt(x, y)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.sync()
+        else:
+            stats = self._step_rtrl(x, y)
+        omega = self.params.sparsity()["omega_maskable"]
+        stats["paper_compute"] = (1 - stats["beta"]) ** 2 * (1 - omega) ** 2
+        stats["seconds"] = time.perf_counter() - t0
+        stats["iteration"] = self.iteration + 1
+        self.wall += stats["seconds"]
+        self.iteration += 1
+        self.history.append(stats)
+        return stats
+
+    # -- evaluation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        """Loss, accuracy, alpha and beta on a whole split (forward pass only)."""
+        self.sync()
+        data = self.data[split]
+        P = self.params.effective()
+        prev = self.cell.initial(len(data))
+        zeros_out = zeros_d = 0
+        for t in range(data.x.shape[0]):
+            prev = self.cell.step(P, prev, data.x[t])
+            zeros_out += int((prev[self.cell.output_key] == 0).sum())
+            zeros_d += int((prev["d"] == 0).sum())
+        logit = self._logit(prev[self.cell.state_key])
+        total = data.x.shape[0] * len(data) * self.config.n
+        return {
+            "loss": torch.nn.functional.binary_cross_entropy_with_logits(logit, data.y).item(),
+            "accuracy": ((logit > 0).to(data.y.dtype) == data.y).double().mean().item(),
+            "alpha": zeros_out / total,
+            "beta": zeros_d / total,
+        }
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self) -> None:
+        self.sync()
+        extra = {
+            "train_config": asdict(self.config),
+            "iteration": self.iteration,
+            "optimizer": self.optimizer.state_dict(),
+            "leaves": {k: v.detach().clone() for k, v in self.leaves.items()},
+            "history": self.history,
+            "evals": self.evals,
+            "wall": self.wall,
+        }
+        save_checkpoint(self.out / "checkpoint.pt", self.params, extra)
+        _write_json(self.out / "metrics.json", self.metrics())
+
+    def restore(self) -> None:
+        params, extra = load_checkpoint(self.out / "checkpoint.pt")
+        stored = TrainConfig(**extra["train_config"])
+        may_differ = ("iterations", "eval_every", "checkpoint_every")
+        diff = {k: (v, getattr(self.config, k)) for k, v in asdict(stored).items()
+                if getattr(self.config, k) != v and k not in may_differ}
+        if diff:
+            raise UserError(f"--resume: the checkpoint in {self.out} was trained with other settings {diff} (stored, given)")
+        with torch.no_grad():
+            for k, v in extra["leaves"].items():
+                self.leaves[k].copy_(v)
+        self.optimizer.load_state_dict(extra["optimizer"])
+        self.iteration = extra["iteration"]
+        self.history = extra["history"]
+        self.evals = extra["evals"]
+        self.wall = extra["wall"]
+        self.sync()
+
+    def metrics(self) -> dict[str, Any]:
+        final = {s: self.evaluate(s) for s in ("train", "val", "test")}
+        return {
+            "config": asdict(self.config),
+            "iterations_done": self.iteration,
+            "wall_seconds": self.wall,
+            "sparsity": self.params.sparsity(),
+            "final": final,
+            "evals": self.evals,
+            "history": self.history,
+        }
+
+
+def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) into `out`: checkpoint.pt and metrics.json, rewritten atomically at every
+    checkpoint and at the end. Returns the final metrics."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(config, out)
+    if (out / "checkpoint.pt").exists():
+        if not resume:
+            raise UserError(f"--out: {out} already holds a checkpoint; pass --resume to continue it or choose another folder")
+        trainer.restore()
+    bar = tqdm(total=config.iterations, initial=trainer.iteration, disable=not progress,
+               desc=f"{config.algo} {config.cell} omega={config.omega}", unit="it")
+    while trainer.iteration < config.iterations:
+        stats = trainer.step()
+        bar.update(1)
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.2f}", beta=f"{stats['beta']:.2f}")
+        i = trainer.iteration
+        if i % config.eval_every == 0 or i == config.iterations:
+            trainer.evals.append({"iteration": i, **trainer.evaluate("val")})
+        if i % config.checkpoint_every == 0 or i == config.iterations:
+            trainer.save()
+    bar.close()
+    return json.loads((out / "metrics.json").read_text())
