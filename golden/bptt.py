@@ -1,4 +1,5 @@
 """Backpropagation through time by autograd, through the same pseudo-derivative as RTRL."""
+
 from __future__ import annotations
 
 import torch

@@ -15,6 +15,7 @@ o^P is the block's operand (x_t, y_{t-1}, ...; 1 for biases and theta) and S^P[k
 its sensitivity. For blocks that act only on their own unit S^P is diagonal and is stored as a vector.
 Rows of M_t listed False in `rows` are exactly zero (only the threshold RNN has such rows).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -107,7 +108,9 @@ class Cell:
         """Gradient of the step loss through parameters that reach it other than via s_t, [B, ...]."""
         return {}
 
-    def forward_macs(self, P, prev: Record, rec: Record, x: torch.Tensor, event_driven: bool) -> dict[str, torch.Tensor]:
+    def forward_macs(
+        self, P, prev: Record, rec: Record, x: torch.Tensor, event_driven: bool
+    ) -> dict[str, torch.Tensor]:
         """Per sample [B]: MACs the step performs (dense matmuls, or input dense and recurrent
         products event-driven: n per non-zero operand entry) and effective MACs (NeuroBench:
         products whose weight and operand are both non-zero)."""

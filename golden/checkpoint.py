@@ -1,13 +1,14 @@
 """Checkpoints: a cell's configuration, parameters and masks (plus anything a trainer adds)."""
+
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from golden.atomic import atomic_path
 from golden.config import CellConfig
 from golden.errors import UserError
 from golden.params import CellParams
@@ -18,8 +19,6 @@ VERSION = 1
 
 def save_checkpoint(path: str | os.PathLike, params: CellParams, extra: dict[str, Any] | None = None) -> None:
     """Write {format, version, config, params, masks, extra} atomically (temporary file, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -28,14 +27,8 @@ def save_checkpoint(path: str | os.PathLike, params: CellParams, extra: dict[str
         "masks": dict(params.masks),
         "extra": extra or {},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[CellParams, dict[str, Any]]:

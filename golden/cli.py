@@ -1,4 +1,5 @@
 """`python -m golden`: reference traces, a BPTT / RTRL demonstration, spiral training and its Fig. 3."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from golden.bench import markdown, run_bench
 from golden.bptt import bptt_gradients
 from golden.cells import make_cell
 from golden.checkpoint import load_checkpoint
 from golden.config import CELLS, DTYPES, RESETS, CellConfig
 from golden.errors import UserError
+from golden.figures import load_run, plot_fig3
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
-from golden.figures import load_run, plot_fig3
 from golden.trace import make_trace
 from golden.train import ALGOS, TrainConfig, train
 
@@ -52,8 +54,13 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="float64", choices=sorted(DTYPES))
     p.add_argument("--steps", type=int, default=20, help="sequence length T (default 20)")
     p.add_argument("--batch", type=int, default=2, help="batch size B (default 2)")
-    p.add_argument("--input-scale", type=float, default=1.0, dest="input_scale",
-                   help="standard deviation of the random input drive x ~ N(0, s^2) (default 1.0)")
+    p.add_argument(
+        "--input-scale",
+        type=float,
+        default=1.0,
+        dest="input_scale",
+        help="standard deviation of the random input drive x ~ N(0, s^2) (default 1.0)",
+    )
 
 
 def build_parser() -> Parser:
@@ -82,11 +89,20 @@ def build_parser() -> Parser:
     t.add_argument("--seed", type=int, default=0, help="seeds weights, masks and batch order (default 0)")
     t.add_argument("--data-seed", type=int, default=0, dest="data_seed", help="seeds the data set (default 0)")
     t.add_argument("--samples", type=int, default=10_000, dest="n_samples", help="data set size (default 10000)")
-    t.add_argument("--update-every", type=int, dest="update_every",
-                   help="online RTRL: update the weights every K steps (default: once per sequence)")
+    t.add_argument(
+        "--update-every",
+        type=int,
+        dest="update_every",
+        help="online RTRL: update the weights every K steps (default: once per sequence)",
+    )
     t.add_argument("--eval-every", type=int, default=100, dest="eval_every", help="validation every K iterations")
-    t.add_argument("--checkpoint-every", type=int, default=100, dest="checkpoint_every",
-                   help="checkpoint and metrics.json every K iterations (default 100)")
+    t.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=100,
+        dest="checkpoint_every",
+        help="checkpoint and metrics.json every K iterations (default 100)",
+    )
     t.add_argument("--dtype", default="float64", choices=sorted(DTYPES))
     t.add_argument("--out", required=True, help="run folder: checkpoint.pt and metrics.json")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
@@ -95,6 +111,15 @@ def build_parser() -> Parser:
     f = sub.add_parser("fig3", help="the sparse-RTRL paper's Fig. 3 (A-D) from training runs, as PNG")
     f.add_argument("runs", nargs="+", help="run folders written by `train`")
     f.add_argument("--out", required=True, help="output .png")
+
+    b = sub.add_parser("bench", help="dense vs sparse RTRL wall-clock beside the ideal speedup; JSON and markdown")
+    b.add_argument("--out", required=True, help="folder for bench.json and bench.md")
+    b.add_argument("--n", type=int, nargs="+", default=[16, 64, 128], help="sizes (default 16 64 128)")
+    b.add_argument("--omega", type=float, nargs="+", default=[0.0, 0.5, 0.9], help="parameter sparsities")
+    b.add_argument("--epsilon", type=float, nargs="+", default=[0.1, 1.0], help="pseudo-derivative half-widths")
+    b.add_argument("--steps", type=int, default=10, help="sequence length per run (default 10)")
+    b.add_argument("--batch", type=int, default=2, help="batch per run (default 2)")
+    b.add_argument("--repeats", type=int, default=2, help="best of this many runs (default 2)")
     return parser
 
 
@@ -182,24 +207,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sparse = run_rtrl(params, x, credits, mode="sparse")
     t3 = time.perf_counter()
     s = sparse.counters
-    print(f"{cfg.cell} ({cfg.reset} reset) n={cfg.n} n_in={cfg.n_in} T={x.shape[0]} B={x.shape[1]} "
-          f"omega={cfg.omega} epsilon={cfg.epsilon} gamma={cfg.gamma} {cfg.dtype}")
+    print(
+        f"{cfg.cell} ({cfg.reset} reset) n={cfg.n} n_in={cfg.n_in} T={x.shape[0]} B={x.shape[1]} "
+        f"omega={cfg.omega} epsilon={cfg.epsilon} gamma={cfg.gamma} {cfg.dtype}"
+    )
     sp = params.sparsity()
-    print(f"parameters: p={sp['p_total']} (maskable {sp['p_maskable']}), kept {sp['p_kept']}; "
-          f"alpha={s.mean('alpha'):.3f} beta={s.mean('beta'):.3f}")
-    header = f"{'method':<12}{'max rel err vs BPTT':>20}{'influence MACs/step':>22}{'stored entries':>16}{'fwd MACs/step':>15}{'time s':>9}"
+    print(
+        f"parameters: p={sp['p_total']} (maskable {sp['p_maskable']}), kept {sp['p_kept']}; "
+        f"alpha={s.mean('alpha'):.3f} beta={s.mean('beta'):.3f}"
+    )
+    header = (
+        f"{'method':<12}{'max rel err vs BPTT':>20}{'influence MACs/step':>22}{'stored entries':>16}"
+        f"{'fwd MACs/step':>15}{'time s':>9}"
+    )
     print(header)
     print(f"{'bptt':<12}{'(reference)':>20}{'-':>22}{'-':>16}{'-':>15}{t1 - t0:>9.3f}")
     for name, run, dt in (("rtrl-dense", dense, t2 - t1), ("rtrl-sparse", sparse, t3 - t2)):
         c = run.counters
-        print(f"{name:<12}{_rel_error(run.grads, g_bptt):>20.2e}{c.mean('influence_macs'):>22.0f}"
-              f"{c.mean('influence_stored'):>16.0f}{c.mean('forward_macs'):>15.0f}{dt:>9.3f}")
+        print(
+            f"{name:<12}{_rel_error(run.grads, g_bptt):>20.2e}{c.mean('influence_macs'):>22.0f}"
+            f"{c.mean('influence_stored'):>16.0f}{c.mean('forward_macs'):>15.0f}{dt:>9.3f}"
+        )
     ratio = s.total("influence_macs") / dense.counters.total("influence_macs")
     table1 = _table1_ratio(s)
-    print(f"sparse/dense influence MACs: measured {ratio:.4f}; Table 1 rtrl-both "
-          f"(1-beta)^2 (1-omega)^2 = {table1:.4f} with the measured mean beta and omega of the maskable parameters")
+    print(
+        f"sparse/dense influence MACs: measured {ratio:.4f}; Table 1 rtrl-both "
+        f"(1-beta)^2 (1-omega)^2 = {table1:.4f} with the measured mean beta and omega of the maskable parameters"
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"dense": dense.counters.to_json(False), "sparse": s.to_json()}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"dense": dense.counters.to_json(False), "sparse": s.to_json()}, indent=1)
+        )
         print(f"wrote {args.json}")
     return 0
 
@@ -215,8 +253,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = train(config, args.out, resume=args.resume, progress=not args.no_progress)
     acc = {k: round(v["accuracy"], 4) for k, v in metrics["final"].items()}
     test = metrics["final"]["test"]
-    print(f"{config.algo} {config.cell} omega={config.omega}: accuracy {acc}, test alpha={test['alpha']:.3f} "
-          f"beta={test['beta']:.3f}, {metrics['wall_seconds']:.0f} s; wrote {args.out}/metrics.json and checkpoint.pt")
+    print(
+        f"{config.algo} {config.cell} omega={config.omega}: accuracy {acc}, test alpha={test['alpha']:.3f} "
+        f"beta={test['beta']:.3f}, {metrics['wall_seconds']:.0f} s; wrote {args.out}/metrics.json and checkpoint.pt"
+    )
     return 0
 
 
@@ -226,10 +266,21 @@ def cmd_fig3(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    for name in ("steps", "batch", "repeats"):
+        _positive_int(f"--{name}", getattr(args, name))
+    for n in args.n:
+        _positive_int("--n", n)
+    report = run_bench(args.out, args.n, args.omega, args.epsilon, args.steps, args.batch, args.repeats)
+    print(markdown(report), end="")
+    print(f"wrote {args.out}/bench.json and bench.md")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        commands = {"trace": cmd_trace, "demo": cmd_demo, "train": cmd_train, "fig3": cmd_fig3}
+        commands = {"trace": cmd_trace, "demo": cmd_demo, "train": cmd_train, "fig3": cmd_fig3, "bench": cmd_bench}
         return commands[args.command](args)
     except UserError as exc:
         print(f"golden: error: {exc}", file=sys.stderr)

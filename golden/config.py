@@ -1,4 +1,5 @@
 """Cell configuration: which cell, its size, pseudo-derivative, parameter sparsity and dtype."""
+
 from __future__ import annotations
 
 import math

@@ -16,6 +16,7 @@ sample at one step; a sample's skipping decisions are its own, as in hardware pr
     alpha                   fraction of units whose output is exactly zero
     beta                    fraction of units whose derivative factor d is exactly zero
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The sparse-RTRL paper's Fig. 3 (A-D) from training runs' metrics.json files."""
+
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from golden.atomic import atomic_path  # noqa: E402
 from golden.errors import UserError  # noqa: E402
 
 
@@ -55,30 +57,53 @@ def plot_fig3(runs: list[dict[str, Any]], out: str | os.PathLike) -> Path:
         if "influence_macs" in h[0]:
             measured = np.cumsum([r["influence_macs"] / r["dense_influence_macs"] for r in h])
             b_ours.plot(measured, loss, color=color, label=label)
-            d.plot(it, smooth(np.array([r["influence_zero_fraction_state"] for r in h])), color=color, label=f"{label}, dc/dw")
-            d.plot(it, smooth(np.array([r["influence_zero_fraction_output"] for r in h])), color=color, ls="--",
-                   label=f"{label}, dy/dw")
+            d.plot(
+                it,
+                smooth(np.array([r["influence_zero_fraction_state"] for r in h])),
+                color=color,
+                label=f"{label}, dc/dw",
+            )
+            d.plot(
+                it,
+                smooth(np.array([r["influence_zero_fraction_output"] for r in h])),
+                color=color,
+                ls="--",
+                label=f"{label}, dy/dw",
+            )
         c.plot(it, smooth(np.array([r["alpha"] for r in h])), color=color, label=f"{label}, α")
         c.plot(it, smooth(np.array([r["beta"] for r in h])), color=color, ls="--", label=f"{label}, β")
         ev = run["evals"]
         acc.plot([e["iteration"] for e in ev], [e["accuracy"] for e in ev], color=color, marker=".", label=label)
     a.set(title="A  training loss", xlabel="iteration", ylabel="BCE loss (moving average of 25)", yscale="log")
-    b_paper.set(title="B  compute-adjusted (paper: Σ β̃² ω̃²)", xlabel="compute-adjusted iterations", ylabel="BCE loss",
-                yscale="log")
-    b_ours.set(title="B  compute-adjusted (measured influence MACs / dense RTRL)", xlabel="compute-adjusted iterations",
-               ylabel="BCE loss", yscale="log")
-    c.set(title="C  activity sparsity α (solid), β (dashed)", xlabel="iteration", ylabel="fraction of unit-steps",
-          ylim=(0, 1))
-    d.set(title="D  influence-matrix sparsity at the last step", xlabel="iteration",
-          ylabel="fraction of zero entries (dc/dw solid, dy/dw dashed)", ylim=(0, 1))
+    b_paper.set(
+        title="B  compute-adjusted (paper: Σ β̃² ω̃²)",
+        xlabel="compute-adjusted iterations",
+        ylabel="BCE loss",
+        yscale="log",
+    )
+    b_ours.set(
+        title="B  compute-adjusted (ours: measured MACs / dense)",
+        xlabel="compute-adjusted iterations",
+        ylabel="BCE loss",
+        yscale="log",
+    )
+    c.set(
+        title="C  activity sparsity α (solid), β (dashed)",
+        xlabel="iteration",
+        ylabel="fraction of unit-steps",
+        ylim=(0, 1),
+    )
+    d.set(
+        title="D  influence-matrix sparsity at the last step",
+        xlabel="iteration",
+        ylabel="fraction of zero entries (dc/dw solid, dy/dw dashed)",
+        ylim=(0, 1),
+    )
     acc.set(title="validation accuracy", xlabel="iteration", ylabel="accuracy", ylim=(0.4, 1.02))
     for ax in axes.flat:
         ax.grid(alpha=0.3)
     a.legend(fontsize=8)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return Path(out)

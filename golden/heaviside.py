@@ -9,6 +9,7 @@ gamma). The sparse-RTRL paper prints 1 - |v| / (2 epsilon) but states in its tex
 beyond epsilon; we follow the text, so its epsilon is our epsilon. EvNN's code uses
 gamma = dampening_factor (0.7 there) and epsilon = 1 / pseudo_derivative_support.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Parameter updates for online RTRL: plain SGD, with theta trained through tau = logit(theta)."""
+
 from __future__ import annotations
 
 from typing import Callable

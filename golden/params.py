@@ -14,6 +14,7 @@ initialisation follows the sparse-RTRL authors' code: theta = sigmoid(tau), tau 
 keeps theta in (0, 1) by updating tau = logit(theta) (golden.optim), the EGRU paper's (S58)
 sigmoid reparameterisation; gradients reported here are always with respect to theta itself.
 """
+
 from __future__ import annotations
 
 import math

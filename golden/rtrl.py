@@ -11,6 +11,7 @@ the source rows l of M_{t-1} that can contribute (src_l != 0, i.e. d_{t-1,l} != 
 rows that are not known to be zero), and writes only the rows that can be non-zero (threshold RNN:
 d_t != 0). Both give the same numbers up to rounding.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -108,32 +109,35 @@ class SparseInfluence:
             compact += local.numel()
 
     def update(self, lin: Linearization) -> dict[str, torch.Tensor]:
-        """Per sample: new[R] = J[R, S] M_{t-1}[S] for the sources S, new[D] += decay[D] M_{t-1}[D]
-        for rows D held but not sources; Mbar_t is added for the whole batch at once."""
+        """M_t in place: keep a copy of the source rows S of M_{t-1}, scale rows D (held but not
+        sources) by their decay and clear the others, add Mbar_t, then per sample add
+        J[R, S] M_{t-1}[S] for the rows R it writes. Counted: (|R| |S| + |D|) p_kept MACs."""
         B, n, pk = self.M.shape
-        new, formed = self._immediate(lin)
-        macs = torch.zeros(B, dtype=torch.int64)
         rows_mask = torch.ones(B, n, dtype=torch.bool) if lin.rows is None else lin.rows
         sources = (lin.src != 0) & self.known
         decay_only = rows_mask & self.known & ~sources
+        source_idx = [torch.nonzero(sources[b]).flatten() for b in range(B)]
+        source_rows = [self.M[b, S] for b, S in enumerate(source_idx)]
+        if lin.decay is None:
+            self.M.zero_()
+            macs = torch.zeros(B, dtype=torch.int64)
+        else:
+            self.M *= torch.where(decay_only, lin.decay, 0.0)[:, :, None]
+            macs = decay_only.sum(-1) * pk
+        formed = self._add_immediate(lin)
         for b in range(B):
+            S = source_idx[b]
             R = torch.nonzero(rows_mask[b]).flatten()
-            S = torch.nonzero(sources[b]).flatten()
-            if S.numel() and R.numel():
-                J = lin.G[b] * lin.src[b]
-                if lin.decay is not None:
-                    J = J + torch.diag(lin.decay[b])
-                if R.numel() == n:
-                    new[b] += J[:, S] @ self.M[b, S]
-                else:
-                    new[b, R] += J[R][:, S] @ self.M[b, S]
-                macs[b] += R.numel() * S.numel() * pk
+            if not (S.numel() and R.numel()):
+                continue
+            J = lin.G[b][:, S] * lin.src[b, S]
             if lin.decay is not None:
-                D = torch.nonzero(decay_only[b]).flatten()
-                if D.numel():
-                    new[b, D] += lin.decay[b, D, None] * self.M[b, D]
-                    macs[b] += D.numel() * pk
-        self.M = new
+                J[S, torch.arange(S.numel())] += lin.decay[b, S]
+            if R.numel() == n:
+                self.M[b] += J @ source_rows[b]
+            else:
+                self.M[b, R] += J[R] @ source_rows[b]
+            macs[b] += R.numel() * S.numel() * pk
         self.known = rows_mask.clone()
         return {
             "influence_macs": macs,
@@ -141,27 +145,26 @@ class SparseInfluence:
             "influence_stored": self.known.sum(-1) * pk,
         }
 
-    def _immediate(self, lin: Linearization) -> tuple[torch.Tensor, int]:
-        """Mbar_t over the kept columns for the whole batch, [B, n, p_kept], and the entries formed
-        per sample: one per kept entry of a diagonal block, n per kept entry of a dense one. Rows a
+    def _add_immediate(self, lin: Linearization) -> int:
+        """M += Mbar_t over the kept columns for the whole batch; returns the entries formed per
+        sample: one per kept entry of a diagonal block, n per kept entry of a dense one. Rows a
         threshold RNN does not write get exact zeros here (their sensitivity d_k is 0)."""
-        B, n, pk = self.M.shape
-        out = self.M.new_zeros(B, n, pk)
+        n = self.M.shape[1]
         formed = 0
         diagonal = [name for name in self.columns if lin.sens[name].diagonal]
         if diagonal:
             S = torch.stack([lin.sens[name].S for name in diagonal], dim=1)  # [B, blocks, n]
             operands = torch.cat([lin.sens[name].operand for name in diagonal], dim=1)
             block_id, m, j, cols = self._diagonal_plan(diagonal, lin)
-            out[:, m, cols] = S[:, block_id, m] * operands[:, j]
+            self.M[:, m, cols] += S[:, block_id, m] * operands[:, j]
             formed += int(m.numel())
         for name in self.columns:
             s = lin.sens[name]
             if not s.diagonal:
                 m_idx, j_idx, cols = self.columns[name]
-                out[:, :, cols] = s.S[:, :, m_idx] * s.operand[:, None, j_idx]
+                self.M[:, :, cols] += s.S[:, :, m_idx] * s.operand[:, None, j_idx]
                 formed += n * int(cols.numel())
-        return out, formed
+        return formed
 
     def _diagonal_plan(self, diagonal: list[str], lin: Linearization):
         """Concatenated (block, row, operand index, column) of every kept diagonal-block entry."""
@@ -206,8 +209,10 @@ def influence_zero_fractions(M: torch.Tensor, params: CellParams, rec: Record) -
         theta = params.block("theta")
         k = torch.arange(theta.rows)
         out_M[:, k, theta.offset + k] += -rec["c"] * rec["dH"]
-    return {"state_zero_fraction": float((M == 0).double().mean()),
-            "output_zero_fraction": float((out_M == 0).double().mean())}
+    return {
+        "state_zero_fraction": float((M == 0).double().mean()),
+        "output_zero_fraction": float((out_M == 0).double().mean()),
+    }
 
 
 def credits_from_tensors(credits: dict[str, torch.Tensor]) -> CreditFn:

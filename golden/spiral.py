@@ -5,6 +5,7 @@ x1 = sin(t + offset) / (1 + t), x2 = cos(t + offset) / (1 + t); x1 is negated fo
 half the samples), giving the opposite sense of rotation. Unlike the authors' code, which samples
 with replacement, train, validation and test splits are disjoint slices of one seeded permutation.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,9 @@ class Split:
 
 
 def spiral_dataset(
-    n_samples: int = 10_000, seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    n_samples: int = 10_000,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
     dtype: torch.dtype = torch.float64,
 ) -> dict[str, Split]:
     """Disjoint train / val / test splits of the spiral data set (sizes by `fractions`)."""

@@ -6,11 +6,11 @@ c y o u r z dH d; threshold RNN: a v dH d; GRU: h u r z d), `credit_<key>` [T, B
 `grad_<param>` (offline RTRL gradient of S = sum_t sum_b sum_key credit_key . key_t, summed over batch
 and time; masked entries exactly 0). Names are stable: new ones may be added, none repurposed.
 """
+
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from golden.atomic import atomic_path
 from golden.cells import make_cell
 from golden.config import CellConfig
 from golden.errors import UserError
@@ -58,16 +59,8 @@ class Trace:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically: a temporary file in the same folder, then rename."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, meta=np.array(json.dumps(self.meta)), **self.arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, meta=np.array(json.dumps(self.meta)), **self.arrays)
 
 
 def expected_names(config: CellConfig) -> dict[str, tuple[int, ...]]:

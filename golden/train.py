@@ -12,12 +12,12 @@ after every k steps of a sequence and carries the influence matrix across update
 spiral's single loss at the last step the credit is zero before it, so online and offline coincide
 here unless k divides the sequence otherwise.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,13 +26,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from golden.atomic import atomic_write_text
 from golden.cells import make_cell
 from golden.checkpoint import load_checkpoint, save_checkpoint
 from golden.config import CellConfig
 from golden.errors import UserError
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
-from golden.spiral import STEPS, spiral_dataset
+from golden.spiral import spiral_dataset
 
 ALGOS = ("bptt", "rtrl", "sparse-rtrl")
 
@@ -73,16 +74,17 @@ class TrainConfig:
         self.cell_config()  # validates the cell fields
 
     def cell_config(self) -> CellConfig:
-        return CellConfig(cell=self.cell, reset=self.reset, n=self.n, n_in=2, gamma=self.gamma,
-                          epsilon=self.epsilon, omega=self.omega, seed=self.seed, dtype=self.dtype)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Atomically: temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+        return CellConfig(
+            cell=self.cell,
+            reset=self.reset,
+            n=self.n,
+            n_in=2,
+            gamma=self.gamma,
+            epsilon=self.epsilon,
+            omega=self.omega,
+            seed=self.seed,
+            dtype=self.dtype,
+        )
 
 
 class Trainer:
@@ -114,7 +116,9 @@ class Trainer:
         """Copy the leaves into self.params (theta = sigmoid(tau))."""
         with torch.no_grad():
             for k in self.params.tensors:
-                self.params.tensors[k] = torch.sigmoid(self.leaves["tau"]) if k == "theta" else self.leaves[k].detach().clone()
+                self.params.tensors[k] = (
+                    torch.sigmoid(self.leaves["tau"]) if k == "theta" else self.leaves[k].detach().clone()
+                )
 
     def _batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Iteration i's batch: consecutive slices of a per-epoch seeded permutation (resumable)."""
@@ -147,9 +151,12 @@ class Trainer:
         logit = self._logit(prev[self.cell.state_key])
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
         loss.backward()
-        return {"loss": loss.item(), "acc": ((logit > 0).to(y.dtype) == y).double().mean().item(),
-                "alpha": float((torch.stack(outs) == 0).double().mean()),
-                "beta": float((torch.stack(ds) == 0).double().mean())}
+        return {
+            "loss": loss.item(),
+            "acc": ((logit > 0).to(y.dtype) == y).double().mean().item(),
+            "alpha": float((torch.stack(outs) == 0).double().mean()),
+            "beta": float((torch.stack(ds) == 0).double().mean()),
+        }
 
     def _step_rtrl(self, x, y) -> dict[str, Any]:
         T, B = x.shape[0], x.shape[1]
@@ -170,11 +177,20 @@ class Trainer:
         chunks: list[dict[str, torch.Tensor]] = []
         on_update = None
         if self.config.update_every is not None:
+
             def on_update(grads):
                 chunks.append(grads)
                 self._apply(grads, final)
-        result = run_rtrl(self.params, x, credit, mode=mode, update_every=self.config.update_every,
-                          on_update=on_update, final_influence=True)
+
+        result = run_rtrl(
+            self.params,
+            x,
+            credit,
+            mode=mode,
+            update_every=self.config.update_every,
+            on_update=on_update,
+            final_influence=True,
+        )
         if on_update is None:
             self._apply(result.grads, final)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(final["logit"], y)
@@ -265,16 +281,21 @@ class Trainer:
             "wall": self.wall,
         }
         save_checkpoint(self.out / "checkpoint.pt", self.params, extra)
-        _write_json(self.out / "metrics.json", self.metrics())
+        atomic_write_text(self.out / "metrics.json", json.dumps(self.metrics(), indent=1))
 
     def restore(self) -> None:
         params, extra = load_checkpoint(self.out / "checkpoint.pt")
         stored = TrainConfig(**extra["train_config"])
         may_differ = ("iterations", "eval_every", "checkpoint_every")
-        diff = {k: (v, getattr(self.config, k)) for k, v in asdict(stored).items()
-                if getattr(self.config, k) != v and k not in may_differ}
+        diff = {
+            k: (v, getattr(self.config, k))
+            for k, v in asdict(stored).items()
+            if getattr(self.config, k) != v and k not in may_differ
+        }
         if diff:
-            raise UserError(f"--resume: the checkpoint in {self.out} was trained with other settings {diff} (stored, given)")
+            raise UserError(
+                f"--resume: the checkpoint in {self.out} was trained with other settings {diff} (stored, given)"
+            )
         with torch.no_grad():
             for k, v in extra["leaves"].items():
                 self.leaves[k].copy_(v)
@@ -306,10 +327,17 @@ def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, pro
     trainer = Trainer(config, out)
     if (out / "checkpoint.pt").exists():
         if not resume:
-            raise UserError(f"--out: {out} already holds a checkpoint; pass --resume to continue it or choose another folder")
+            raise UserError(
+                f"--out: {out} already holds a checkpoint; pass --resume to continue it or choose another folder"
+            )
         trainer.restore()
-    bar = tqdm(total=config.iterations, initial=trainer.iteration, disable=not progress,
-               desc=f"{config.algo} {config.cell} omega={config.omega}", unit="it")
+    bar = tqdm(
+        total=config.iterations,
+        initial=trainer.iteration,
+        disable=not progress,
+        desc=f"{config.algo} {config.cell} omega={config.omega}",
+        unit="it",
+    )
     while trainer.iteration < config.iterations:
         stats = trainer.step()
         bar.update(1)

@@ -1,4 +1,5 @@
 """Shared helpers: a random problem (parameters, inputs, dense random credits) for any cell."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,9 @@ from golden.params import CellParams
 CELL_VARIANTS = [("egru", "paper"), ("egru", "subtractive"), ("trnn", "paper"), ("gru", "paper")]
 
 
-def make_problem(cell="egru", reset="paper", n=8, n_in=3, T=24, B=2, omega=0.0, epsilon=1.0, seed=0,
-                 dtype="float64", input_scale=1.0):
+def make_problem(
+    cell="egru", reset="paper", n=8, n_in=3, T=24, B=2, omega=0.0, epsilon=1.0, seed=0, dtype="float64", input_scale=1.0
+):
     cfg = CellConfig(cell=cell, reset=reset, n=n, n_in=n_in, omega=omega, epsilon=epsilon, seed=seed, dtype=dtype)
     params = CellParams.initialise(cfg)
     gen = torch.Generator().manual_seed(1000 + seed)

@@ -1,4 +1,5 @@
 """`python -m golden`: traces from the command line, checkpoints, and clean errors for bad input."""
+
 from __future__ import annotations
 
 import subprocess

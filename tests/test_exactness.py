@@ -1,10 +1,11 @@
 """RTRL (dense and sparse, offline) equals BPTT; sparse equals dense and skips work."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import CELL_VARIANTS, make_problem, rel_error
+
 from golden.bptt import bptt_gradients
 from golden.config import CellConfig
 from golden.params import CellParams

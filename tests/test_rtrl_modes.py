@@ -1,10 +1,11 @@
 """Online RTRL, memory independent of T, and counters against independent computations."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import CELL_VARIANTS, make_problem, rel_error
+
 from golden.optim import sgd
 from golden.rtrl import run_rtrl
 

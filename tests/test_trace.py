@@ -1,14 +1,13 @@
 """Trace files: round trip, contents against independent runs, and clear errors for bad files."""
+
 from __future__ import annotations
 
 import json
-import zipfile
 
 import numpy as np
 import pytest
-import torch
-
 from conftest import CELL_VARIANTS, make_problem, rel_error
+
 from golden.bptt import bptt_gradients
 from golden.trace import Trace, TraceError, load_trace, make_trace
 

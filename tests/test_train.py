@@ -1,4 +1,5 @@
 """Spiral task and training: the data, that learning happens, that the algorithms agree, resume."""
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,11 @@ def test_spiral_data():
 
 
 def test_short_sparse_rtrl_training_learns(tmp_path):
-    m = train(TrainConfig(algo="sparse-rtrl", iterations=100, lr=0.02, eval_every=50, checkpoint_every=50),
-              tmp_path, progress=False)
+    m = train(
+        TrainConfig(algo="sparse-rtrl", iterations=100, lr=0.02, eval_every=50, checkpoint_every=50),
+        tmp_path,
+        progress=False,
+    )
     losses = [h["loss"] for h in m["history"]]
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
     assert m["final"]["test"]["accuracy"] >= 0.8
@@ -82,10 +86,30 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
 
 def test_train_cli_checkpoint_feeds_trace_and_fig3(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--iterations", "4", "--omega", "0.5", "--out", str(run), "--no-progress",
-                 "--checkpoint-every", "2", "--eval-every", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--iterations",
+                "4",
+                "--omega",
+                "0.5",
+                "--out",
+                str(run),
+                "--no-progress",
+                "--checkpoint-every",
+                "2",
+                "--eval-every",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert "accuracy" in capsys.readouterr().out
-    assert main(["trace", "--checkpoint", str(run / "checkpoint.pt"), "--steps", "17", "--out", str(tmp_path / "t.npz")]) == 0
+    assert (
+        main(["trace", "--checkpoint", str(run / "checkpoint.pt"), "--steps", "17", "--out", str(tmp_path / "t.npz")])
+        == 0
+    )
     trace = load_trace(tmp_path / "t.npz")
     assert trace.meta["omega"] == 0.5 and trace.meta["n"] == 16
     assert main(["fig3", str(run), "--out", str(tmp_path / "fig.png")]) == 0

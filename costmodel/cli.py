@@ -1,0 +1,290 @@
+"""`python -m costmodel`: evaluate one design point, run sweeps, validate against golden, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from costmodel.errors import UserError
+from costmodel.hardware import (
+    MAC_TYPES,
+    UNITS,
+    HardwareSettings,
+    hardware_figures,
+    load_energy_table,
+)
+from costmodel.table1 import METHODS, table1
+from costmodel.workloads import workload, workloads
+
+EVAL_FIELDS = ("memory", "memory_state", "memory_influence", "time_per_step", "forward_term", "influence_term")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(message)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m costmodel", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    e = sub.add_parser("eval", help="one design point: Table 1 terms and hardware figures")
+    e.add_argument("--method", default="all", help=f"one of {', '.join(METHODS)}, or all (default)")
+    e.add_argument("--workload", help=f"a named EGRU-paper workload: {', '.join(workloads())}")
+    e.add_argument("--n", type=int, help="units")
+    e.add_argument("--p", type=float, help="parameters (default: n^2, Table 1's vanilla RNN; 3 n^2 with --workload)")
+    e.add_argument("--T", type=float, help="sequence length (default 100)")
+    e.add_argument("--alpha", type=float, help="activity sparsity in [0, 1] (default 0)")
+    e.add_argument("--beta", type=float, help="derivative sparsity in [0, 1] (default 0)")
+    e.add_argument("--omega", type=float, default=0.0, help="parameter sparsity in [0, 1) (default 0)")
+    e.add_argument("--json", action="store_true", help="print one JSON object per method")
+    _hardware_options(e)
+
+    s = sub.add_parser("sweep", help="a design-space sweep from YAML: CSV, metadata and plots")
+    s.add_argument("spec", nargs="?", help="sweep spec (default sweeps/default.yaml)")
+    s.add_argument("--out", help="output folder (default out/sweeps/<name>)")
+    s.add_argument("--no-progress", action="store_true")
+
+    v = sub.add_parser("validate", help="predicted against golden-measured counts, per step")
+    v.add_argument("--out", default="out/validate", help="report folder (default out/validate)")
+    v.add_argument("--n", type=int, default=10, help="units (default 10)")
+    v.add_argument("--T", type=int, default=12, help="steps (default 12)")
+    v.add_argument("--batch", type=int, default=3, help="samples (default 3)")
+    v.add_argument("--no-progress", action="store_true")
+
+    b = sub.add_parser("bench", help="design points per second of the vectorised model")
+    b.add_argument("--out", default="out/bench", help="report folder (default out/bench)")
+    b.add_argument("--points", type=int, default=300_000, help="points per method (default 300000)")
+
+    sub.add_parser("workloads", help="list the named workloads and their sources")
+    return parser
+
+
+def _hardware_options(p: argparse.ArgumentParser) -> None:
+    d = HardwareSettings()
+    p.add_argument("--lanes", type=int, default=d.lanes, help=f"MAC lanes (default {d.lanes})")
+    p.add_argument(
+        "--clock-mhz", type=float, default=d.clock_mhz, dest="clock_mhz", help=f"clock (default {d.clock_mhz:g})"
+    )
+    p.add_argument("--mac", default=d.mac, help=f"MAC type, one of {', '.join(MAC_TYPES)} (default {d.mac})")
+    for name in ("weight_bits", "state_bits", "influence_bits", "index_bits"):
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            default=getattr(d, name),
+            dest=name,
+            help=f"default {getattr(d, name)}",
+        )
+    p.add_argument(
+        "--static-power-mw",
+        type=float,
+        default=d.static_power_mw,
+        dest="static_power_mw",
+        help=f"static power, mW (default {d.static_power_mw:g}; an assumption, set yours)",
+    )
+    p.add_argument("--energy-table", dest="energy_table", help="YAML energy table (default: Horowitz 45 nm)")
+
+
+def _check(name: str, value: float, low: float, high: float | None, text: str, open_high: bool = False) -> None:
+    ok = math.isfinite(value) and value >= low and (high is None or (value < high if open_high else value <= high))
+    if not ok:
+        raise UserError(f"--{name}: got {value:g}; expected {text}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    wl: dict[str, Any] | None = None
+    if args.workload:
+        wl = workload(args.workload)
+        for key in ("n", "alpha"):
+            if getattr(args, key) is None:
+                setattr(args, key, wl[key])
+        if args.beta is None:
+            args.beta = wl["beta_paper"]
+        if args.T is None:
+            if wl["T"] is None:
+                raise UserError(f"--T: workload {args.workload} has no sequence length in its source; give --T")
+            args.T = wl["T"]
+        if args.p is None:
+            args.p = 3.0 * args.n**2
+    if args.n is None:
+        raise UserError("--n: required (or name a --workload)")
+    args.T = 100.0 if args.T is None else args.T
+    args.alpha = 0.0 if args.alpha is None else args.alpha
+    args.beta = 0.0 if args.beta is None else args.beta
+    args.p = float(args.n**2) if args.p is None else args.p
+    _check("n", args.n, 1, None, "an integer >= 1")
+    _check("p", args.p, 1, None, "a number >= 1")
+    _check("T", args.T, 1, None, "a number >= 1")
+    _check("alpha", args.alpha, 0, 1, "a number in [0, 1]")
+    _check("beta", args.beta, 0, 1, "a number in [0, 1]")
+    _check("omega", args.omega, 0, 1, "a number in [0, 1)", open_high=True)
+    methods = list(METHODS) if args.method == "all" else [args.method]
+    if args.method != "all" and args.method not in METHODS:
+        raise UserError(f"--method: unknown method {args.method!r}; expected one of {', '.join(METHODS)} or all")
+    hw = HardwareSettings(
+        lanes=args.lanes,
+        clock_mhz=args.clock_mhz,
+        mac=args.mac,
+        weight_bits=args.weight_bits,
+        state_bits=args.state_bits,
+        influence_bits=args.influence_bits,
+        index_bits=args.index_bits,
+        static_power_mw=args.static_power_mw,
+        energy_table=args.energy_table,
+    )
+    energy = load_energy_table(hw.energy_table)
+    results = [evaluate_point(m, args.n, args.p, args.T, args.alpha, args.beta, args.omega, hw) for m in methods]
+    for r in results:
+        r["hardware"]["memory_class"]["value"] = energy.memory_names()[int(r["hardware"]["memory_class"]["value"])]
+    if wl is not None:
+        paper = _workload_comparison(args, wl)
+        for r in results:
+            r["workload"] = paper
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=1))
+        return 0
+    _print_table(results, args, energy.source)
+    if wl is not None:
+        _print_workload(results[0]["workload"])
+    return 0
+
+
+def evaluate_point(method: str, n, p, T, alpha, beta, omega, hw: HardwareSettings) -> dict[str, Any]:
+    """One method at one point: Table 1 terms (words, operations) and hardware figures with units."""
+    cost = table1(method, n, p, T, alpha, beta, omega)
+    hwf = hardware_figures(method, cost, n, p, omega, hw)
+    out: dict[str, Any] = {"method": method, "n": n, "p": p, "T": T, "alpha": alpha, "beta": beta, "omega": omega}
+    for field in EVAL_FIELDS:
+        out[field] = float(getattr(cost, field))
+    out["units"] = {f: UNITS[f] for f in EVAL_FIELDS}
+    out["hardware"] = {k: {"value": float(np.asarray(v)), "unit": UNITS[k]} for k, v in hwf.items()}
+    out["hardware_settings"] = {k: getattr(hw, k) for k in hw.__dataclass_fields__}
+    return out
+
+
+def _workload_comparison(args, wl: dict[str, Any]) -> dict[str, Any]:
+    """The paper's reported numbers beside Table 1 and our exact EGRU accounting at those densities."""
+    from costmodel.exact import expected_counts
+
+    n, T = int(args.n), int(args.T)
+    exact = expected_counts("egru", n, int(wl["n_in"]), T, args.alpha, args.beta, args.omega)
+    dense = exact["dense"]["influence_macs"] / T
+    sparse = exact["sparse"]["influence_macs"] / T
+    t1 = table1("rtrl-both", n, args.p, T, args.alpha, args.beta, args.omega)
+    return {
+        "name": args.workload,
+        "source": wl["source"],
+        "paper": {
+            "activity_sparsity": wl["alpha"],
+            "backward_sparsity": wl["beta_paper"],
+            "note": "the paper's backward sparsity counts H' = 0 under its approximate BPTT; used here as beta",
+        },
+        "table1_rtrl_both_influence_ratio": float(t1.influence_term / (n * n * args.p)),
+        "exact_egru_influence_ratio": sparse / dense,
+        "exact_egru_sparse_influence_macs_per_step": sparse,
+    }
+
+
+def _print_table(results: list[dict[str, Any]], args, source: str) -> None:
+    print(
+        f"n={args.n:g} p={args.p:g} T={args.T:g} alpha={args.alpha:g} beta={args.beta:g} omega={args.omega:g}; "
+        f"{args.lanes} lanes at {args.clock_mhz:g} MHz, {args.mac} MACs"
+    )
+    head = (
+        f"{'method':<14}{'memory (words)':>16}{'time/step (ops)':>17}{'forward':>12}{'influence':>13}"
+        f"{'storage (B)':>13}{'cycles':>12}{'latency (us)':>14}{'energy (pJ)':>13}"
+    )
+    print(head)
+    for r in results:
+        h = r["hardware"]
+        print(
+            f"{r['method']:<14}{r['memory']:>16.4g}{r['time_per_step']:>17.4g}{r['forward_term']:>12.4g}"
+            f"{r['influence_term']:>13.4g}{h['storage_bytes']['value']:>13.4g}{h['cycles']['value']:>12.4g}"
+            f"{h['latency_us']['value']:>14.4g}{h['energy_pj']['value']:>13.4g}"
+        )
+    print(f"energy coefficients: {source}")
+
+
+def _print_workload(w: dict[str, Any]) -> None:
+    print(f"workload {w['name']}: {w['source']}")
+    print(
+        f"  paper: activity sparsity {w['paper']['activity_sparsity']:.1%}, backward sparsity "
+        f"{w['paper']['backward_sparsity']:.1%} ({w['paper']['note']})"
+    )
+    print(
+        f"  sparse/dense influence ops: Table 1 rtrl-both {w['table1_rtrl_both_influence_ratio']:.4f}; "
+        f"exact EGRU accounting {w['exact_egru_influence_ratio']:.4f} (the EGRU's leak keeps every row of M)"
+    )
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from costmodel.spec import load_spec
+    from costmodel.sweep import DEFAULT_SPEC, run_sweep
+
+    spec = load_spec(args.spec or DEFAULT_SPEC)
+    out = Path(args.out or Path("out") / "sweeps" / spec.name)
+    meta = run_sweep(spec, out, progress=not args.no_progress)
+    resumed = f", {meta['chunks_resumed']} chunk(s) resumed" if meta["chunks_resumed"] else ""
+    print(
+        f"sweep {spec.name}: {meta['design_points']} points x {len(spec.methods)} methods = {meta['rows']} rows"
+        f"{resumed}; wrote {out}/results.csv, meta.json and {', '.join(meta['figures']) or 'no plots'}"
+    )
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from costmodel.validate import markdown, validate
+
+    for name in ("n", "T", "batch"):
+        _check(name, getattr(args, name), 1, None, "a positive integer")
+    report = validate(args.out, n=args.n, T=args.T, B=args.batch, progress=not args.no_progress)
+    print(markdown(report), end="")
+    print(f"wrote {args.out}/validate.json and validate.md")
+    return 0 if report["exact_ok"] else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from costmodel.bench import run_bench
+
+    _check("points", args.points, 1, None, "a positive integer")
+    r = run_bench(args.out, points=args.points)
+    print(
+        f"{r['points_per_second']:.3g} design points per second ({r['design_points']} in {r['seconds']:.3f} s; "
+        f"target 1e6: {'met' if r['meets_target'] else 'MISSED'}); wrote {args.out}/bench.json"
+    )
+    return 0
+
+
+def cmd_workloads(args: argparse.Namespace) -> int:
+    for name, w in workloads().items():
+        T = "T not stated" if w["T"] is None else f"T={w['T']}"
+        print(
+            f"{name:<16} n={w['n']:<5} {T:<14} alpha={w['alpha']:.3f} beta_paper={w['beta_paper']:.3f}  {w['source']}"
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        commands = {
+            "eval": cmd_eval,
+            "sweep": cmd_sweep,
+            "validate": cmd_validate,
+            "bench": cmd_bench,
+            "workloads": cmd_workloads,
+        }
+        return commands[args.command](args)
+    except UserError as exc:
+        print(f"costmodel: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

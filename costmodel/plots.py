@@ -1,0 +1,233 @@
+"""Plots of a sweep's tidy table. Every axis carries its unit; ratios and sizes use log scales.
+
+One-dimensional plots take a slice of the table: the coordinates they do not plot are held at the
+spec's `reference` values (the nearest value present in the sweep; the median one when the spec
+names none), and the slice is stated in the title.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from costmodel.errors import UserError  # noqa: E402
+from costmodel.spec import SweepSpec  # noqa: E402
+from golden.atomic import atomic_path  # noqa: E402
+
+COORDS = ("n", "p", "T", "alpha", "beta", "omega", "lanes", "clock_mhz")
+LABEL = {
+    "n": "n (units)",
+    "T": "T (steps)",
+    "beta": "β (derivative sparsity)",
+    "omega": "ω (parameter sparsity)",
+    "alpha": "α (activity sparsity)",
+}
+
+
+def _reference(spec: SweepSpec, table: dict[str, np.ndarray], free: tuple[str, ...]) -> dict[str, float]:
+    """Held values of every coordinate not in `free` (p follows n when the spec scales p with n)."""
+    ref = {}
+    for k in COORDS:
+        if k in free or (k == "p" and "n" in free):
+            continue
+        values = np.unique(table[k])
+        want = spec.reference.get(k, values[len(values) // 2])
+        ref[k] = float(values[np.argmin(np.abs(values - want))])
+    if "n" in ref and "p" in ref:  # keep p consistent with the chosen n
+        at_n = np.unique(table["p"][table["n"] == ref["n"]])
+        want_p = spec.reference.get("p", at_n[len(at_n) // 2])
+        ref["p"] = float(at_n[np.argmin(np.abs(at_n - want_p))])
+    return ref
+
+
+def _select(table, ref, method=None) -> np.ndarray:
+    keep = np.ones(len(table["method"]), dtype=bool)
+    for k, v in ref.items():
+        keep &= table[k] == v
+    if method is not None:
+        keep &= table["method"] == method
+    return keep
+
+
+def _slice_text(ref: dict[str, float]) -> str:
+    shown = {k: v for k, v in ref.items() if k not in ("lanes", "clock_mhz")}
+    return ", ".join(f"{k}={v:g}" for k, v in shown.items())
+
+
+def _save(fig, out: Path, name: str) -> Path:
+    path = out / f"{name}.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def op_ratio(spec, table, out: Path) -> Path:
+    """Time per step relative to dense RTRL over (beta, omega), one panel per method."""
+    ref = _reference(spec, table, ("beta", "omega"))
+    methods = list(spec.methods)
+    cols = min(4, len(methods))
+    rows = -(-len(methods) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.8 * rows), squeeze=False, constrained_layout=True)
+    keep_all = _select(table, ref)
+    ratios = table["time_ratio_vs_rtrl"][keep_all]
+    norm = LogNorm(vmin=max(ratios[ratios > 0].min(), 1e-6), vmax=max(ratios.max(), 1.0))
+    for ax, method in zip(axes.flat, methods):
+        keep = _select(table, ref, method)
+        b, w, r = table["beta"][keep], table["omega"][keep], table["time_ratio_vs_rtrl"][keep]
+        ub, uw = np.unique(b), np.unique(w)
+        if len(ub) * len(uw) == len(r):
+            order = np.lexsort((b, w))
+            grid = r[order].reshape(len(uw), len(ub))
+            image = ax.pcolormesh(ub, uw, np.clip(grid, norm.vmin, None), norm=norm, cmap="viridis", shading="nearest")
+        else:
+            image = ax.scatter(b, w, c=np.clip(r, norm.vmin, None), norm=norm, cmap="viridis", s=8)
+        ax.set(title=method, xlabel=LABEL["beta"], ylabel=LABEL["omega"])
+    for ax in list(axes.flat)[len(methods) :]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes, label="time per step / dense RTRL's (log scale)")
+    fig.suptitle(f"Operations per step relative to dense RTRL ({_slice_text(ref)})")
+    return _save(fig, out, "op_ratio")
+
+
+def _vs(spec, table, out: Path, x: str, y: str, ylabel: str, name: str, title: str) -> Path:
+    ref = _reference(spec, table, (x,))
+    fig, ax = plt.subplots(figsize=(7.5, 5.2), constrained_layout=True)
+    for i, method in enumerate(spec.methods):
+        keep = _select(table, ref, method)
+        order = np.argsort(table[x][keep])
+        ax.plot(table[x][keep][order], table[y][keep][order], marker=".", color=f"C{i}", label=method)
+    ax.set(xscale="log", yscale="log", xlabel=LABEL.get(x, x), ylabel=ylabel, title=f"{title}\n({_slice_text(ref)})")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return _save(fig, out, name)
+
+
+def memory_vs_n(spec, table, out):
+    return _vs(spec, table, out, "n", "memory", "memory (words)", "memory_vs_n", "Memory against network size")
+
+
+def time_vs_n(spec, table, out):
+    return _vs(
+        spec,
+        table,
+        out,
+        "n",
+        "time_per_step",
+        "time per step (operations)",
+        "time_vs_n",
+        "Operations per step against network size",
+    )
+
+
+def crossover_T(spec, table, out: Path) -> Path:
+    """Memory against T: BPTT's grows as T n + p; where it crosses each RTRL variant's is marked."""
+    ref = _reference(spec, table, ("T",))
+    fig, ax = plt.subplots(figsize=(7.5, 5.2), constrained_layout=True)
+    keep_b = _select(table, ref, "bptt")
+    Tb, mb = table["T"][keep_b], table["memory"][keep_b]
+    order = np.argsort(Tb)
+    ax.plot(Tb[order], mb[order], color="k", lw=2, label="bptt")
+    for i, method in enumerate(m for m in spec.methods if m != "bptt"):
+        keep = _select(table, ref, method)
+        if not keep.any():
+            continue
+        level = float(np.median(table["memory"][keep]))
+        ax.axhline(level, color=f"C{i}", ls="--", label=method)
+        t_cross = (level - ref["p"]) / ref["n"]  # T n + p = level
+        if Tb.min() <= t_cross <= Tb.max():
+            ax.plot([t_cross], [level], "o", color=f"C{i}")
+            ax.annotate(f"T ≈ {t_cross:,.0f}", (t_cross, level), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel=LABEL["T"],
+        ylabel="memory (words)",
+        title=f"BPTT against RTRL memory: crossover in T\n({_slice_text(ref)})",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, out, "crossover_T")
+
+
+def energy_memory_pareto(spec, table, out: Path) -> Path:
+    """Energy per step against storage for one workload (the reference n, T, alpha, beta) over the
+    choices a designer makes: method, parameter sparsity omega and, when swept, lanes and clock; the
+    Pareto front joins the points no other point beats on both."""
+    ref = _reference(spec, table, ("omega", "lanes", "clock_mhz"))
+    keep = _select(table, ref)
+    fig, ax = plt.subplots(figsize=(7.5, 5.2), constrained_layout=True)
+    for i, method in enumerate(spec.methods):
+        sel = keep & (table["method"] == method)
+        ax.scatter(table["storage_bytes"][sel], table["energy_pj"][sel], s=14, alpha=0.7, color=f"C{i}", label=method)
+    exact = ~np.char.startswith(table["method"].astype(str), "snap")
+    for subset, style, label in ((keep, "k-", "Pareto front"), (keep & exact, "k--", "Pareto front, exact methods")):
+        mem, energy = table["storage_bytes"][subset], table["energy_pj"][subset]
+        order = np.lexsort((energy, mem))
+        mem, energy = mem[order], energy[order]
+        front = energy < np.concatenate([[np.inf], np.minimum.accumulate(energy)[:-1]])
+        ax.plot(mem[front], energy[front], style, marker="o", mfc="none", ms=10, lw=1.2, zorder=5, label=label)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="storage (bytes)",
+        ylabel="energy per step (pJ)",
+        title=f"Energy against memory over methods and ω ({spec.hardware.mac} MACs)\n({_slice_text(ref)})",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, markerscale=1.5)
+    return _save(fig, out, "energy_memory_pareto")
+
+
+def learning_curves(spec, table, out: Path) -> Path:
+    """Golden training loss against compute-adjusted iterations (paper's and measured)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    for i, run_dir in enumerate(spec.golden_runs):
+        file = Path(run_dir) / "metrics.json"
+        if not file.is_file():
+            raise UserError(f"golden_runs[{i}]: no metrics.json in {run_dir} (train with `python -m golden train`)")
+        run = json.loads(file.read_text())
+        h = run["history"]
+        if "influence_macs" not in h[0]:
+            continue
+        loss = np.array([r["loss"] for r in h])
+        loss = np.convolve(loss, np.ones(25) / 25, mode="valid")
+        paper = np.cumsum([r["paper_compute"] for r in h])[24:]
+        measured = np.cumsum([r["influence_macs"] / r["dense_influence_macs"] for r in h])[24:]
+        c = run["config"]
+        label = f"{c['algo']} ω={c['omega']:g} ε={c['epsilon']:g}"
+        a.plot(paper, loss, color=f"C{i}", label=label)
+        b.plot(measured, loss, color=f"C{i}", label=label)
+    a.set(
+        title="paper: Σ β̃² ω̃² per iteration",
+        xlabel="compute-adjusted iterations",
+        ylabel="training loss (BCE)",
+        yscale="log",
+    )
+    b.set(
+        title="measured: Σ influence MACs / dense RTRL's",
+        xlabel="compute-adjusted iterations",
+        ylabel="training loss (BCE)",
+        yscale="log",
+    )
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Spiral task: loss against compute-adjusted iterations (golden runs, moving average of 25)")
+    return _save(fig, out, "learning_curves")
+
+
+PLOTTERS = {
+    f.__name__: f for f in (op_ratio, memory_vs_n, time_vs_n, crossover_T, energy_memory_pareto, learning_curves)
+}
+
+
+def draw(spec: SweepSpec, table: dict[str, np.ndarray], out: Path) -> list[Path]:
+    return [PLOTTERS[name](spec, table, out) for name in spec.plots]

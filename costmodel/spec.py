@@ -1,0 +1,212 @@
+"""Sweep specifications (YAML), validated with pydantic; errors name the key path and the value.
+
+    name: default                      # names the output folder (out/sweeps/<name>)
+    description: ...
+    methods: [bptt, rtrl, ...]         # default: all of Table 1
+    axes:                              # the sweep is the cartesian product of the grid axes
+      n:     {values: [16, 64, 256]}   #   values / linspace: [start, stop, num] / geomspace: [start, stop, num]
+      beta:  {linspace: [0, 0.95, 20]}
+      omega: {uniform: [0, 0.95]}      # random axes (uniform / loguniform [low, high]) are drawn
+    random: {count: 200, seed: 0}      #   jointly, `count` points, crossed with the grid axes
+    fixed: {T: 100, alpha: 0.8}        # single values for the parameters no axis names
+    hardware: {lanes: 8, clock_mhz: 100, mac: fp16, ...}
+    reference: {n: 64, T: 100, beta: 0.5, omega: 0.8, alpha: 0.8}   # slice drawn in the 1-D plots
+    plots: [op_ratio, memory_vs_n, time_vs_n, crossover_T, energy_memory_pareto, learning_curves]
+    golden_runs: [runs/egru_w0.0]      # folders with golden training metrics (learning curves)
+
+Parameters: n, T (>= 1), alpha, beta in [0, 1], omega in [0, 1), and either p or p_per_n2 (p = p_per_n2
+n^2; default 1, Table 1's vanilla RNN; 3 for the EGRU's recurrent matrices), lanes, clock_mhz.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from costmodel.errors import UserError
+from costmodel.hardware import MAC_TYPES, HardwareSettings
+from costmodel.table1 import METHODS
+
+PARAMETERS = ("n", "p", "p_per_n2", "T", "alpha", "beta", "omega", "lanes", "clock_mhz")
+PLOTS = ("op_ratio", "memory_vs_n", "time_vs_n", "crossover_T", "energy_memory_pareto", "learning_curves")
+DEFAULTS = {"n": 64, "p_per_n2": 1.0, "T": 100, "alpha": 0.0, "beta": 0.0, "omega": 0.0}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ValuesAxis(_Strict):
+    values: list[float] = Field(min_length=1)
+
+
+class LinspaceAxis(_Strict):
+    linspace: tuple[float, float, Annotated[int, Field(ge=1)]]
+
+
+class GeomspaceAxis(_Strict):
+    geomspace: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[int, Field(ge=1)]]
+
+
+class UniformAxis(_Strict):
+    uniform: tuple[float, float]
+
+
+class LogUniformAxis(_Strict):
+    loguniform: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+
+
+Axis = Union[ValuesAxis, LinspaceAxis, GeomspaceAxis, UniformAxis, LogUniformAxis]
+
+
+class RandomSettings(_Strict):
+    count: int = Field(ge=1, le=10_000_000)
+    seed: int = 0
+
+
+class Hardware(_Strict):
+    lanes: int = Field(8, ge=1)
+    clock_mhz: float = Field(100.0, gt=0)
+    mac: Literal[MAC_TYPES] = "fp16"  # type: ignore[valid-type]
+    weight_bits: int = Field(16, ge=1, le=64)
+    state_bits: int = Field(16, ge=1, le=64)
+    influence_bits: int = Field(16, ge=1, le=64)
+    index_bits: int = Field(16, ge=1, le=64)
+    static_power_mw: float = Field(1.0, ge=0)
+    energy_table: str | None = None
+
+    def settings(self) -> HardwareSettings:
+        return HardwareSettings(**self.model_dump())
+
+
+class SweepSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    methods: list[Literal[METHODS]] = Field(default_factory=lambda: list(METHODS), min_length=1)  # type: ignore[valid-type]
+    axes: dict[Literal[PARAMETERS], Axis] = Field(default_factory=dict)  # type: ignore[valid-type]
+    random: RandomSettings | None = None
+    fixed: dict[Literal[PARAMETERS], float] = Field(default_factory=dict)  # type: ignore[valid-type]
+    hardware: Hardware = Field(default_factory=Hardware)
+    reference: dict[Literal[PARAMETERS], float] = Field(default_factory=dict)  # type: ignore[valid-type]
+    plots: list[Literal[PLOTS]] = Field(default_factory=list)  # type: ignore[valid-type]
+    golden_runs: list[str] = Field(default_factory=list)
+
+    @field_validator("fixed", "reference")
+    @classmethod
+    def _ranges(cls, values: dict[str, float]) -> dict[str, float]:
+        for key, value in values.items():
+            _check_range(key, [value])
+        return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SweepSpec":
+        named = set(self.axes) | set(self.fixed)
+        if {"p", "p_per_n2"} <= named:
+            raise ValueError("give either p or p_per_n2, not both")
+        both = set(self.axes) & set(self.fixed)
+        if both:
+            raise ValueError(f"{sorted(both)} appear both as an axis and as fixed")
+        randoms = [k for k, a in self.axes.items() if isinstance(a, (UniformAxis, LogUniformAxis))]
+        if randoms and self.random is None:
+            raise ValueError(f"random axes {randoms} need a 'random: {{count: N}}' section")
+        for key, axis in self.axes.items():
+            if isinstance(axis, (UniformAxis, LogUniformAxis)):
+                low, high = axis.uniform if isinstance(axis, UniformAxis) else axis.loguniform
+                if low > high:
+                    raise ValueError(f"axes.{key}: low {low} > high {high}")
+                _check_range(key, [low, high])
+            else:
+                _check_range(key, axis_values(axis))
+        needs = {"op_ratio": ("beta", "omega"), "memory_vs_n": ("n",), "time_vs_n": ("n",), "crossover_T": ("T",)}
+        for plot in self.plots:
+            missing = [k for k in needs.get(plot, ()) if k not in self.axes]
+            if missing:
+                raise ValueError(f"plot {plot} needs axes {missing}")
+        if "learning_curves" in self.plots and not self.golden_runs:
+            raise ValueError("plot learning_curves needs golden_runs (folders written by `python -m golden train`)")
+        return self
+
+
+def _check_range(key: str, values) -> None:
+    values = np.asarray(values, dtype=np.float64)
+    bounds = {
+        "n": (1, None, "an integer >= 1"),
+        "T": (1, None, "a number >= 1"),
+        "p": (1, None, "a number >= 1"),
+        "p_per_n2": (0, None, "a number > 0"),
+        "lanes": (1, None, "an integer >= 1"),
+        "clock_mhz": (0, None, "a number > 0"),
+        "alpha": (0, 1, "a number in [0, 1]"),
+        "beta": (0, 1, "a number in [0, 1]"),
+        "omega": (0, 1, "a number in [0, 1)"),
+    }
+    low, high, text = bounds[key]
+    bad = ~np.isfinite(values)
+    bad |= values <= low if key in ("p_per_n2", "clock_mhz") else values < low
+    if high is not None:
+        bad |= values >= high if key == "omega" else values > high
+    if bad.any():
+        raise ValueError(f"{key} = {values[bad][0]:g} is out of range; expected {text}")
+
+
+def axis_values(axis: Axis) -> np.ndarray:
+    """The values of a grid axis."""
+    if isinstance(axis, ValuesAxis):
+        return np.asarray(axis.values, dtype=np.float64)
+    if isinstance(axis, LinspaceAxis):
+        return np.linspace(*axis.linspace)
+    if isinstance(axis, GeomspaceAxis):
+        return np.geomspace(*axis.geomspace)
+    raise TypeError("random axes have no fixed values")
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in {c.__name__ for c in Axis.__args__}:  # pydantic names the union member tried
+            continue
+        else:
+            parts.append(f".{item}" if parts else str(item))
+    return "".join(parts) or "(top level)"
+
+
+def parse_spec(data: Any, source: str = "spec") -> SweepSpec:
+    """Validate a loaded YAML document; raises UserError naming the key path and the value."""
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        first = min(exc.errors(), key=lambda e: len(e["loc"]))  # the shallowest: usually the real cause
+        where = _location(first["loc"])
+        value = first.get("input")
+        shown = repr(value) if not isinstance(value, dict) or len(repr(value)) < 80 else "{...}"
+        msg = first["msg"].removeprefix("Value error, ")
+        raise UserError(f"{source}: {where}: {msg} (got {shown})") from None
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"spec {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"spec {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if isinstance(data, dict) and isinstance(data.get("golden_runs"), list):
+        # relative run folders are relative to the spec file
+        data["golden_runs"] = [
+            str((path.parent / r).resolve()) if isinstance(r, str) else r for r in data["golden_runs"]
+        ]
+    return parse_spec(data, f"spec {path}")

@@ -1,0 +1,137 @@
+"""Benchmark: dense against sparse RTRL wall-clock per step beside the ideal speedup from the counters.
+
+ideal speedup = dense MACs / sparse MACs of the same inputs (forward + influence + immediate +
+gradient, all from RunCounters); measured speedup = dense seconds / sparse seconds per sample-step
+(best of `repeats`). The target (DESIGN.md) is measured >= 0.5 x ideal at n >= 64 wherever the
+ideal speedup is >= 4. Also times one spiral-task iteration (n = 16, batch 32, 17 steps) for BPTT,
+dense and sparse RTRL, for scale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from golden.atomic import atomic_write_text
+from golden.cells import make_cell
+from golden.config import CellConfig
+from golden.params import CellParams
+from golden.rtrl import run_rtrl
+from golden.train import TrainConfig, Trainer
+
+MAC_FIELDS = ("forward_macs", "influence_macs", "immediate_macs", "gradient_macs")
+
+
+def _best_time(fn, repeats: int) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def bench_point(
+    n: int, omega: float, epsilon: float, steps: int, batch: int, repeats: int, seed: int = 0
+) -> dict[str, Any]:
+    """One configuration: EGRU, random initialisation, x ~ N(0, 1) with 4 inputs, dense credits."""
+    cfg = CellConfig(cell="egru", n=n, n_in=4, omega=omega, epsilon=epsilon, seed=seed)
+    params = CellParams.initialise(cfg)
+    gen = torch.Generator().manual_seed(seed + 7)
+    x = torch.randn(steps, batch, cfg.n_in, generator=gen, dtype=cfg.torch_dtype)
+    credits = {
+        k: torch.randn(steps, batch, n, generator=gen, dtype=cfg.torch_dtype) for k in make_cell(cfg).credit_keys
+    }
+    t_dense, dense = _best_time(lambda: run_rtrl(params, x, credits, mode="dense"), repeats)
+    t_sparse, sparse = _best_time(lambda: run_rtrl(params, x, credits, mode="sparse"), repeats)
+    macs_dense = sum(dense.counters.total(f) for f in MAC_FIELDS)
+    macs_sparse = sum(sparse.counters.total(f) for f in MAC_FIELDS)
+    ideal = macs_dense / macs_sparse
+    measured = t_dense / t_sparse
+    per = steps * batch
+    return {
+        "n": n,
+        "omega": omega,
+        "epsilon": epsilon,
+        "steps": steps,
+        "batch": batch,
+        "alpha": sparse.counters.mean("alpha"),
+        "beta": sparse.counters.mean("beta"),
+        "dense_ms_per_step": 1e3 * t_dense / per,
+        "sparse_ms_per_step": 1e3 * t_sparse / per,
+        "dense_macs_per_step": macs_dense / per,
+        "sparse_macs_per_step": macs_sparse / per,
+        "ideal_speedup": ideal,
+        "measured_speedup": measured,
+        "fraction_of_ideal": measured / ideal,
+        "target_applies": n >= 64 and ideal >= 4,
+        "meets_target": (measured >= 0.5 * ideal) if (n >= 64 and ideal >= 4) else None,
+    }
+
+
+def bench_spiral_iteration(repeats: int) -> dict[str, float]:
+    """Seconds per spiral training iteration (n = 16, batch 32, T = 17) for each algorithm."""
+    out = {}
+    for algo in ("bptt", "rtrl", "sparse-rtrl"):
+        with tempfile.TemporaryDirectory() as d:
+            trainer = Trainer(TrainConfig(algo=algo), Path(d))
+            out[algo] = _best_time(trainer.step, repeats)[0]
+    return out
+
+
+def run_bench(
+    out: str | os.PathLike,
+    ns=(16, 64, 128),
+    omegas=(0.0, 0.5, 0.9),
+    epsilons=(0.1, 1.0),
+    steps: int = 10,
+    batch: int = 2,
+    repeats: int = 2,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the grid, write bench.json and bench.md into `out`, return the report."""
+    grid = [(n, w, e) for n in ns for w in omegas for e in epsilons]
+    rows = [bench_point(n, w, e, steps, batch, repeats) for n, w, e in tqdm(grid, desc="bench", disable=not progress)]
+    report = {
+        "rows": rows,
+        "spiral_seconds_per_iteration": bench_spiral_iteration(repeats),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    atomic_write_text(Path(out) / "bench.json", json.dumps(report, indent=1))
+    atomic_write_text(Path(out) / "bench.md", markdown(report))
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "| n | ω | ε | α | β | dense ms/step | sparse ms/step | ideal speedup | measured speedup "
+        "| measured / ideal | target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        target = "-" if r["meets_target"] is None else ("met" if r["meets_target"] else "MISSED")
+        lines.append(
+            f"| {r['n']} | {r['omega']:g} | {r['epsilon']:g} | {r['alpha']:.2f} | {r['beta']:.2f} | "
+            f"{r['dense_ms_per_step']:.3f} | {r['sparse_ms_per_step']:.3f} | {r['ideal_speedup']:.2f} | "
+            f"{r['measured_speedup']:.2f} | {r['fraction_of_ideal']:.2f} | {target} |"
+        )
+    s = report["spiral_seconds_per_iteration"]
+    lines.append("")
+    lines.append(
+        f"Spiral task, one iteration (n = 16, batch 32, T = 17): BPTT {s['bptt']:.3f} s, "
+        f"dense RTRL {s['rtrl']:.3f} s, sparse RTRL {s['sparse-rtrl']:.3f} s "
+        f"(torch {report['torch']}, {report['threads']} threads)."
+    )
+    return "\n".join(lines) + "\n"
