@@ -8,10 +8,13 @@ counters report (golden/counters.py), from the structure of each algorithm alone
     forward (sparse)   g n n_in + g n |events_{t-1}|          (event-driven recurrent products)
     effective forward  sum_g [ |x_t != 0| n + sum over events l of nnz(mask_g[:, l]) ]
     influence (dense)  n^2 p
-    influence (sparse) EGRU, GRU: t = 0: 0; else (n |S_t| + n - |S_t|) p_kept, S_t = {l : d_{t-1,l} != 0}
+    influence (sparse) EGRU, GRU: t = 0: 0; else n |S_t| p_kept + (n - |S_t|), S_t = {l : d_{t-1,l} != 0}
+                       (a row that only decays costs one multiplication of its scale)
                        threshold RNN: |R_t| |S_t| p_kept, R_t = {k : d_{t,k} != 0}
     immediate          dense: sum of block sizes + (n - 1) x (sizes of blocks reaching every unit:
-                       W_r, V_r, b_r and the EGRU's theta); sparse: the same over kept entries
+                       W_r, V_r, b_r and the EGRU's theta); sparse: kept entries of the blocks acting
+                       on their own unit + n x kept entries of W_r, b_r, theta + n x kept entries
+                       (m, l) of V_r whose source l was non-zero at t - 1
     gradient           n p (dense), n p_kept (sparse)
     stored             n p (dense); EGRU, GRU n p_kept; threshold RNN |R_t| p_kept (sparse)
 
@@ -129,8 +132,13 @@ def exact_counts(
         if cell == "gru":
             sources = np.where(np.arange(T)[:, None] == 0, 0, n) * ones
         held = np.where(np.arange(T)[:, None] == 0, 0, n) * ones
-        influence = (n * sources + held - sources) * p_kept
+        influence = n * sources * p_kept + held - sources
         stored = n * p_kept * ones
+
+    immediate_sparse = _immediate(shape, kept) * ones
+    if cell != "trnn":  # V_r's entries (m, l) form only where the previous output l is non-zero
+        column_kept = np.asarray(masks["V_r"]).astype(np.int64).sum(0) if "V_r" in masks else np.full(n, n)
+        immediate_sparse = immediate_sparse - n * kept["V_r"] + n * (prev_out @ column_kept)
 
     dense = {
         "forward_macs": g * n * (n_in + n) * ones,
@@ -144,7 +152,7 @@ def exact_counts(
         "forward_macs": g * n * n_in + g * n * events,
         "effective_forward_macs": effective,
         "influence_macs": influence,
-        "immediate_macs": _immediate(shape, kept) * ones,
+        "immediate_macs": immediate_sparse,
         "gradient_macs": n * p_kept * ones,
         "influence_stored": stored,
     }
@@ -165,12 +173,15 @@ def expected_counts(
     events = (1 - alpha) * n  # per step from t = 1 on; none at t = 0
     later = T - 1
     src = (1 - beta) * n if cell != "gru" else n
+    immediate = T * _immediate(shape, kept)
     if cell == "trnn":
         influence = later * src * src * p_kept
         stored = T * (1 - beta) * n * p_kept
     else:
-        influence = later * (n * src + n - src) * p_kept
+        influence = later * (n * src * p_kept + n - src)
         stored = T * n * p_kept
+        live = events if cell == "egru" else n
+        immediate = immediate - T * n * kept["V_r"] + later * n * live * (kept["V_r"] / n)
     kept_per_column = (n * n - masked) / n
     return {
         "dense": {
@@ -185,7 +196,7 @@ def expected_counts(
             "forward_macs": T * g * n * n_in + later * g * n * events,
             "effective_forward_macs": T * g * n * n_in * x_density + later * g * events * kept_per_column,
             "influence_macs": influence,
-            "immediate_macs": T * _immediate(shape, kept),
+            "immediate_macs": immediate,
             "gradient_macs": T * n * p_kept,
             "influence_stored": stored,
         },

@@ -40,6 +40,7 @@ class Sensitivity:
     S: torch.Tensor
     diagonal: bool
     operand: torch.Tensor
+    event_operand: bool = False  # the operand is the previous output, zero for silent units
 
 
 @dataclass
@@ -213,7 +214,7 @@ class GatedCell(Cell):
         for gate, S, diagonal in (("u", coef_u, True), ("r", A_r, False), ("z", coef_z, True)):
             rec_operand = r * out if gate == "z" else out
             sens[f"W_{gate}"] = Sensitivity(S, diagonal, x)
-            sens[f"V_{gate}"] = Sensitivity(S, diagonal, rec_operand)
+            sens[f"V_{gate}"] = Sensitivity(S, diagonal, rec_operand, event_operand=True)
             sens[f"b_{gate}"] = Sensitivity(S, diagonal, ones)
         if self.egru:
             S_theta = G * (-prev["c"] * prev["dH"])[:, None, :]
@@ -268,7 +269,7 @@ class ThresholdRNN(Cell):
         ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
         sens = {
             "W": Sensitivity(d, True, x),
-            "V": Sensitivity(d, True, prev["a"]),
+            "V": Sensitivity(d, True, prev["a"], event_operand=True),
             "b": Sensitivity(d, True, ones),
             "theta": Sensitivity(-d, True, ones),
         }

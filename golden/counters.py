@@ -6,13 +6,17 @@ sample at one step; a sample's skipping decisions are its own, as in hardware pr
     forward_macs            matrix-vector MACs of the forward step: dense = gates * n * (n_in + n);
                             sparse = gates * n * n_in + n * (non-zero recurrent operand entries)
     effective_forward_macs  NeuroBench effective MACs: products with both weight and operand non-zero
-    influence_macs          the product J_t M_{t-1}: dense n * n * p; sparse (rows written * source
-                            rows read + rows held that are not sources, which only decay) * p_kept
+    influence_macs          the product J_t M_{t-1}: dense n * n * p; sparse rows written * source
+                            rows read * p_kept, plus one multiplication per row that only decays (its
+                            decay goes into a per-row scale, golden.rtrl.SparseInfluence)
+    rescale_macs            sparse only: p_kept per row whose accumulated scale had to be folded back
+                            (value-dependent; none for hundreds of steps)
     immediate_macs          entries of Mbar_t formed: per entry of a diagonal block (a parameter acting
                             on its own unit) 1, of a dense block n; sparse forms only kept entries
     gradient_macs           M_t^T (dS/ds_t): n * p dense; n * p_kept sparse
     influence_stored        influence entries held: n * p dense; (rows that may be non-zero) * p_kept sparse
-    influence_nonzero       measured non-zero entries of M_t
+    influence_nonzero       measured non-zero entries of M_t (absent when the run was asked not to
+                            measure it: counting is a full pass over M, which benchmarks leave out)
     alpha                   fraction of units whose output is exactly zero
     beta                    fraction of units whose derivative factor d is exactly zero
 """
@@ -29,6 +33,7 @@ COUNT_FIELDS = (
     "forward_macs",
     "effective_forward_macs",
     "influence_macs",
+    "rescale_macs",
     "immediate_macs",
     "gradient_macs",
     "influence_stored",
@@ -78,8 +83,9 @@ class RunCounters:
             "influence_storage_bytes": self.influence_storage_bytes,
         }
         for name in COUNT_FIELDS:
-            out[f"{name}_total"] = self.total(name)
-            out[f"{name}_per_step"] = self.mean(name)
+            if name in self.per_step:
+                out[f"{name}_total"] = self.total(name)
+                out[f"{name}_per_step"] = self.mean(name)
         for name in RATE_FIELDS:
             out[name] = self.mean(name)
         return out
@@ -105,8 +111,9 @@ class CounterLog:
         self.rows.append({k: np.asarray(v) for k, v in values.items()})
 
     def finish(self, **static) -> RunCounters:
-        names = COUNT_FIELDS + RATE_FIELDS
+        names = [k for k in COUNT_FIELDS + RATE_FIELDS if k in self.rows[0]]
         per_step = {k: np.stack([r[k] for r in self.rows]) for k in names}
         for k in COUNT_FIELDS:
-            per_step[k] = per_step[k].astype(np.int64)
+            if k in per_step:
+                per_step[k] = per_step[k].astype(np.int64)
         return RunCounters(per_step=per_step, **static)

@@ -14,7 +14,7 @@ d_t != 0). Both give the same numbers up to rounding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -36,6 +36,97 @@ class RTRLResult:
     final_influence: dict[str, float] | None  # zero fractions of the last step's influence matrices
 
 
+def _rows_scaled(lin: Linearization, row_scale: torch.Tensor) -> Linearization:
+    """The linearisation with every immediate-influence row k multiplied by row_scale[:, k]."""
+    sens = {
+        name: replace(s, S=s.S * (row_scale if s.diagonal else row_scale[:, :, None])) for name, s in lin.sens.items()
+    }
+    return replace(lin, sens=sens)
+
+
+def count_nonzero_per_sample(M: torch.Tensor) -> torch.Tensor:
+    """Non-zero entries of each M[b] (a whole-tensor count per sample is several times faster than
+    torch's count along dimensions)."""
+    return torch.tensor([int(torch.count_nonzero(m)) for m in M], dtype=torch.int64)
+
+
+class ImmediatePlan:
+    """Where each parameter entry's immediate influence lands in M's columns, and how to add it.
+
+    compact=True: only kept entries, numbered consecutively (sparse layout); compact=False: every
+    entry at its flat index (dense layout). Either way a block's columns are one contiguous range.
+    The sparse layout also skips, per sample, the entries of a dense block (one reaching every unit,
+    the EGRU's and GRU's V_r) whose operand, the previous output, is zero: they add nothing.
+    """
+
+    def __init__(self, params: CellParams, compact: bool):
+        self.skip_silent = compact
+        self.columns: dict[str, tuple[torch.Tensor, torch.Tensor, slice]] = {}
+        self.complete: dict[str, tuple[int, int]] = {}  # blocks with every entry present: (rows, cols)
+        start = 0
+        for block in params.blocks:
+            mask = params.mask(block.name).reshape(-1)
+            local = torch.nonzero(mask).flatten() if compact else torch.arange(block.size)
+            begin = start if compact else block.offset
+            self.columns[block.name] = (local // block.cols, local % block.cols, slice(begin, begin + local.numel()))
+            if local.numel() == block.size:
+                self.complete[block.name] = (block.rows, block.cols)
+            start += local.numel()
+        self._diagonal: tuple[torch.Tensor, ...] | None = None
+
+    def add(self, M: torch.Tensor, lin: Linearization) -> torch.Tensor:
+        """M += Mbar_t; returns the entries formed per sample [B]: one per entry of a diagonal block
+        (a parameter acting on its own unit), n per entry of a dense one (per entry with a non-zero
+        operand where silent units are skipped)."""
+        B, n = M.shape[:2]
+        formed = torch.zeros(B, dtype=torch.int64)
+        diagonal = [name for name in self.columns if lin.sens[name].diagonal]
+        if diagonal:
+            S = torch.stack([lin.sens[name].S for name in diagonal], dim=1)  # [B, blocks, n]
+            operands = torch.cat([lin.sens[name].operand for name in diagonal], dim=1)
+            block_id, m, j, cols = self._diagonal_plan(diagonal, lin)
+            M.view(B, -1).index_add_(1, m * M.shape[2] + cols, S[:, block_id, m] * operands[:, j])
+            formed += m.numel()
+        for name, (m_idx, j_idx, cols) in self.columns.items():
+            s = lin.sens[name]
+            if s.diagonal:
+                continue
+            if self.skip_silent and s.event_operand:
+                formed += self._add_events(M, s, m_idx, j_idx, cols)
+                continue
+            if name in self.complete:  # the whole (rows x cols) grid: an outer product, no gathers
+                rows, width = self.complete[name]
+                view = M[:, :, cols].unflatten(2, (rows, width))
+                view.addcmul_(s.S[:, :, :, None], s.operand[:, None, None, :])
+            else:
+                M[:, :, cols].addcmul_(s.S[:, :, m_idx], s.operand[:, None, j_idx])
+            formed += n * int(m_idx.numel())
+        return formed
+
+    @staticmethod
+    def _add_events(M, s, m_idx, j_idx, cols: slice) -> torch.Tensor:
+        """Per sample, only the entries whose operand (a previous output) is non-zero."""
+        B, n = M.shape[:2]
+        live = s.operand[:, j_idx] != 0  # [B, entries]
+        for b in range(B):
+            e = torch.nonzero(live[b]).flatten()
+            if e.numel():
+                M[b].index_add_(1, cols.start + e, s.S[b][:, m_idx[e]] * s.operand[b, j_idx[e]])
+        return live.sum(-1) * n
+
+    def _diagonal_plan(self, diagonal: list[str], lin: Linearization) -> tuple[torch.Tensor, ...]:
+        """Concatenated (block, row, operand index, column) of every diagonal-block entry."""
+        if self._diagonal is None:
+            parts, operand_offset = [], 0
+            for i, name in enumerate(diagonal):
+                m_idx, j_idx, cols = self.columns[name]
+                columns = torch.arange(cols.start, cols.stop)
+                parts.append((torch.full_like(m_idx, i), m_idx, j_idx + operand_offset, columns))
+                operand_offset += lin.sens[name].operand.shape[1]
+            self._diagonal = tuple(torch.cat(col) for col in zip(*parts))
+        return self._diagonal
+
+
 class DenseInfluence:
     """M [B, n, p] over all parameters; J is formed in full and multiplied in full."""
 
@@ -43,35 +134,27 @@ class DenseInfluence:
         self.params = params
         cfg = params.config
         self.M = torch.zeros(batch, cfg.n, params.p_total, dtype=cfg.torch_dtype)
-        self.flat_mask = params.flat_mask.to(cfg.torch_dtype)
-
-    def immediate(self, lin: Linearization) -> tuple[torch.Tensor, int]:
-        """Mbar_t [B, n, p] (masked columns zero) and the entries formed per sample."""
-        B, n = self.M.shape[:2]
-        parts, formed = [], 0
-        for block in self.params.blocks:
-            s = lin.sens[block.name]
-            if s.diagonal:
-                part = self.M.new_zeros(B, n, block.rows, block.cols)
-                rows = torch.arange(block.rows)
-                part[:, rows, rows, :] = s.S[:, :, None] * s.operand[:, None, :]
-                formed += block.size
-            else:
-                part = s.S[:, :, :, None] * s.operand[:, None, None, :]
-                formed += n * block.size
-            parts.append(part.reshape(B, n, block.size))
-        return torch.cat(parts, dim=-1) * self.flat_mask, formed
+        self.plan = ImmediatePlan(params, compact=False)
+        self.masked = torch.nonzero(~params.flat_mask).flatten()
 
     def update(self, lin: Linearization) -> dict[str, torch.Tensor]:
-        """M_t = (diag(decay) + G diag(src)) M_{t-1} + Mbar_t."""
+        """M_t = (diag(decay) + G diag(src)) M_{t-1} + Mbar_t; Mbar is formed for every entry and the
+        masked columns are then cleared (they stay zero: J M keeps a zero column zero)."""
         B, n, p = self.M.shape
         J = lin.G * lin.src[:, None, :]
         if lin.decay is not None:
             J = J + torch.diag_embed(lin.decay)
-        Mbar, formed = self.immediate(lin)
-        self.M = torch.bmm(J, self.M) + Mbar
+        self.M = torch.bmm(J, self.M)
+        formed = self.plan.add(self.M, lin)
+        if self.masked.numel():
+            self.M[:, :, self.masked] = 0
         full = torch.full((B,), n * p, dtype=torch.int64)
-        return {"influence_macs": full * n, "immediate_macs": torch.full((B,), formed), "influence_stored": full}
+        return {
+            "influence_macs": full * n,
+            "rescale_macs": torch.zeros(B, dtype=torch.int64),
+            "immediate_macs": formed,
+            "influence_stored": full,
+        }
 
     def gradient(self, cbar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """sum_b M_b^T cbar_b over the full layout [p], and the MACs per sample."""
@@ -79,7 +162,7 @@ class DenseInfluence:
         return torch.einsum("bn,bnp->p", cbar, self.M), torch.full((B,), n * p)
 
     def nonzero(self) -> torch.Tensor:
-        return (self.M != 0).flatten(1).sum(-1)
+        return count_nonzero_per_sample(self.M)
 
     def full(self) -> torch.Tensor:
         """M_t over the full parameter layout, [B, n, p]."""
@@ -91,107 +174,93 @@ class DenseInfluence:
 
 
 class SparseInfluence:
-    """M [B, n, p_kept] over the kept columns, with per-sample row skipping (see module doc)."""
+    """M_t compacted to the kept columns, [B, n, p_kept], with per-sample row skipping.
+
+    Rows that only decay (held, not sources) are never touched: each row k carries a scale s_k and
+    the influence matrix is M_t = diag(s) Mstore, so the decay is the n multiplications s_k <- s_k
+    decay_k. New contributions are divided by the row's scale before they are added to Mstore. A
+    row whose scale leaves [1e-100, 1e100] (after hundreds of steps) is folded back into Mstore
+    (counted as rescale MACs, the one value-dependent count); a row that is rewritten (a source,
+    whose old value reaches M_t only through J) or whose decay is exactly 0 restarts at scale 1.
+    """
+
+    SCALE_LIMIT = 1e100
 
     def __init__(self, params: CellParams, batch: int):
         self.params = params
         cfg = params.config
         self.p_kept = params.p_kept
         self.M = torch.zeros(batch, cfg.n, self.p_kept, dtype=cfg.torch_dtype)
+        self.scale = torch.ones(batch, cfg.n, dtype=cfg.torch_dtype)
         self.known = torch.zeros(batch, cfg.n, dtype=torch.bool)  # rows of M that may be non-zero
-        self.columns = {}
-        self._plan = None
-        compact = 0
-        for block in params.blocks:
-            local = torch.nonzero(params.mask(block.name).reshape(-1)).flatten()
-            cols = torch.arange(compact, compact + local.numel())
-            self.columns[block.name] = (local // block.cols, local % block.cols, cols)
-            compact += local.numel()
+        self.plan = ImmediatePlan(params, compact=True)
 
     def update(self, lin: Linearization) -> dict[str, torch.Tensor]:
-        """M_t in place: keep a copy of the source rows S of M_{t-1}, scale rows D (held but not
-        sources) by their decay and clear the others, add Mbar_t, then per sample add
-        J[R, S] M_{t-1}[S] for the rows R it writes. Counted: (|R| |S| + |D|) p_kept MACs."""
+        """Per sample, rows R += J[R, S] M_{t-1}[S] for the sources S (d_{t-1} != 0 and held); rows
+        D held but not sources decay by scale; Mbar_t is added. Counted: |R| |S| p_kept + |D|."""
         B, n, pk = self.M.shape
         rows_mask = torch.ones(B, n, dtype=torch.bool) if lin.rows is None else lin.rows
         sources = (lin.src != 0) & self.known
         decay_only = rows_mask & self.known & ~sources
-        source_idx = [torch.nonzero(sources[b]).flatten() for b in range(B)]
-        source_rows = [self.M[b, S] for b, S in enumerate(source_idx)]
-        if lin.decay is None:
+        # J with the sources' stored scale folded into its columns: J M_{t-1}[:, S] = (J diag(s))[:, S] Mstore[S]
+        J = lin.G * (lin.src * self.scale)[:, None, :]
+        if lin.decay is not None:
+            J = J + torch.diag_embed(lin.decay * self.scale)
+        n_sources, n_rows = sources.sum(-1), rows_mask.sum(-1)
+        src_b, src_l = torch.nonzero(sources, as_tuple=True)
+        counts = n_sources.tolist()
+        source_rows = self.M[src_b, src_l].split(counts)  # old rows M_{t-1}[S], one gather for the batch
+        rescale = torch.zeros(B, dtype=torch.int64)
+        if lin.decay is None:  # threshold RNN: every row is written afresh
             self.M.zero_()
-            macs = torch.zeros(B, dtype=torch.int64)
+            self.scale.fill_(1.0)
         else:
-            self.M *= torch.where(decay_only, lin.decay, 0.0)[:, :, None]
-            macs = decay_only.sum(-1) * pk
-        formed = self._add_immediate(lin)
+            keep = decay_only & (lin.decay != 0)
+            restart = torch.nonzero((~keep).flatten()).flatten()
+            self.M.view(B * n, pk).index_fill_(0, restart, 0.0)  # rewritten rows restart; only they are touched
+            new_scale = torch.where(keep, self.scale * lin.decay, 1.0)
+            fold = keep & ((new_scale.abs() < 1 / self.SCALE_LIMIT) | (new_scale.abs() > self.SCALE_LIMIT))
+            if fold.any():
+                self.M[fold] *= new_scale[fold][:, None]
+                new_scale[fold] = 1.0
+                rescale = fold.sum(-1) * pk
+            self.scale = new_scale
+        inverse = 1.0 / self.scale
+        formed = self.plan.add(self.M, _rows_scaled(lin, inverse))
+        J_sources = (J[src_b, :, src_l] * inverse[src_b]).split(counts)  # [|S|, n] per sample: J[:, S]^T
+        row_idx = torch.nonzero(rows_mask)[:, 1].split(n_rows.tolist()) if lin.rows is not None else None
         for b in range(B):
-            S = source_idx[b]
-            R = torch.nonzero(rows_mask[b]).flatten()
-            if not (S.numel() and R.numel()):
+            if not counts[b]:
                 continue
-            J = lin.G[b][:, S] * lin.src[b, S]
-            if lin.decay is not None:
-                J[S, torch.arange(S.numel())] += lin.decay[b, S]
-            if R.numel() == n:
-                self.M[b] += J @ source_rows[b]
-            else:
-                self.M[b, R] += J[R] @ source_rows[b]
-            macs[b] += R.numel() * S.numel() * pk
+            if row_idx is None:
+                self.M[b].addmm_(J_sources[b].T, source_rows[b])
+            elif row_idx[b].numel():
+                R = row_idx[b]
+                self.M[b, R] += J_sources[b].T[R] @ source_rows[b]
         self.known = rows_mask.clone()
         return {
-            "influence_macs": macs,
-            "immediate_macs": torch.full((B,), formed),
+            "influence_macs": n_rows * n_sources * pk + decay_only.sum(-1),
+            "rescale_macs": rescale,
+            "immediate_macs": formed,
             "influence_stored": self.known.sum(-1) * pk,
         }
 
-    def _add_immediate(self, lin: Linearization) -> int:
-        """M += Mbar_t over the kept columns for the whole batch; returns the entries formed per
-        sample: one per kept entry of a diagonal block, n per kept entry of a dense one. Rows a
-        threshold RNN does not write get exact zeros here (their sensitivity d_k is 0)."""
-        n = self.M.shape[1]
-        formed = 0
-        diagonal = [name for name in self.columns if lin.sens[name].diagonal]
-        if diagonal:
-            S = torch.stack([lin.sens[name].S for name in diagonal], dim=1)  # [B, blocks, n]
-            operands = torch.cat([lin.sens[name].operand for name in diagonal], dim=1)
-            block_id, m, j, cols = self._diagonal_plan(diagonal, lin)
-            self.M[:, m, cols] += S[:, block_id, m] * operands[:, j]
-            formed += int(m.numel())
-        for name in self.columns:
-            s = lin.sens[name]
-            if not s.diagonal:
-                m_idx, j_idx, cols = self.columns[name]
-                self.M[:, :, cols] += s.S[:, :, m_idx] * s.operand[:, None, j_idx]
-                formed += n * int(cols.numel())
-        return formed
-
-    def _diagonal_plan(self, diagonal: list[str], lin: Linearization):
-        """Concatenated (block, row, operand index, column) of every kept diagonal-block entry."""
-        if self._plan is None:
-            parts, operand_offset = [], 0
-            for i, name in enumerate(diagonal):
-                m_idx, j_idx, cols = self.columns[name]
-                parts.append((torch.full_like(m_idx, i), m_idx, j_idx + operand_offset, cols))
-                operand_offset += lin.sens[name].operand.shape[1]
-            self._plan = tuple(torch.cat(col) for col in zip(*parts))
-        return self._plan
-
     def gradient(self, cbar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """sum_b M_b^T cbar_b (all n rows, batched), scattered to the full layout [p]."""
+        """sum_b M_b^T cbar_b = sum_b Mstore_b^T (s_b * cbar_b) (all n rows, batched), scattered to
+        the full layout [p]."""
         B, n, pk = self.M.shape
         full = self.M.new_zeros(self.params.p_total)
-        full[self.params.kept_index] = torch.einsum("bn,bnp->p", cbar, self.M)
+        full[self.params.kept_index] = torch.einsum("bn,bnp->p", cbar * self.scale, self.M)
         return full, torch.full((B,), n * pk)
 
     def nonzero(self) -> torch.Tensor:
-        return (self.M != 0).flatten(1).sum(-1)
+        return count_nonzero_per_sample(self.M)
 
     def full(self) -> torch.Tensor:
         """M_t over the full parameter layout, [B, n, p] (masked columns zero)."""
         B, n, _ = self.M.shape
         out = self.M.new_zeros(B, n, self.params.p_total)
-        out[:, :, self.params.kept_index] = self.M
+        out[:, :, self.params.kept_index] = self.M * self.scale[:, :, None]
         return out
 
     @property
@@ -237,6 +306,7 @@ def run_rtrl(
     on_update: UpdateFn | None = None,
     keep_records: bool = False,
     final_influence: bool = False,
+    measure_nonzero: bool = True,
 ) -> RTRLResult:
     """Run the cell over x [T, B, n_in] and return dS/dw by RTRL, with counters.
 
@@ -247,6 +317,8 @@ def run_rtrl(
         the influence matrix is carried on across updates unchanged, as RTRL prescribes, and the
         returned grads are the sum of the chunk gradients.
     final_influence: also report the zero fractions of the last step's influence matrices.
+    measure_nonzero: count M_t's non-zero entries every step (a full pass over M; benchmarks that
+        time the algorithm itself turn it off).
     """
     if mode not in MODES:
         raise UserError(f"mode: unknown mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -280,10 +352,10 @@ def run_rtrl(
                 forward_macs=fwd["performed"],
                 effective_forward_macs=fwd["effective"],
                 gradient_macs=grad_macs,
-                influence_nonzero=influence.nonzero(),
                 alpha=(rec[cell.output_key] == 0).double().mean(-1),
                 beta=(rec["d"] == 0).double().mean(-1),
                 **counts,
+                **({"influence_nonzero": influence.nonzero()} if measure_nonzero else {}),
             )
             if keep_records:
                 history.append(rec)

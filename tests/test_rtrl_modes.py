@@ -121,7 +121,7 @@ def test_counters_match_independent_formulas(cell, reset, omega):
         held_prev = torch.full((T, B), n)
         held_prev[0] = 0
         src = torch.where(held_prev > 0, sources, 0)
-        expect = (n * src + (held_prev - src)) * pk
+        expect = n * src * pk + (held_prev - src)  # rows that only decay cost one scale multiplication
         assert (sc["influence_macs"] == expect.numpy()).all()
         assert (sc["influence_stored"] == n * pk).all()
     # immediate influence: parameters acting on their own unit form one entry per kept parameter;
@@ -129,7 +129,11 @@ def test_counters_match_independent_formulas(cell, reset, omega):
     dense_blocks = [] if cell == "trnn" else ["W_r", "V_r", "b_r"] + (["theta"] if cell == "egru" else [])
     kept = {b.name: int(params.mask(b.name).sum()) for b in params.blocks}
     size = {b.name: b.size for b in params.blocks}
-    assert (sc["immediate_macs"] == sum(kept.values()) + (n - 1) * sum(kept[b] for b in dense_blocks)).all()
+    expected_immediate = sum(kept.values()) + (n - 1) * sum(kept[b] for b in dense_blocks)
+    if cell != "trnn":  # V_r entries (m, l) are formed only where the previous output l is non-zero
+        live_entries = (y_prev != 0).long() @ params.mask("V_r").long().sum(0)
+        expected_immediate = expected_immediate - n * kept["V_r"] + n * live_entries
+    assert (sc["immediate_macs"] == torch.as_tensor(expected_immediate).numpy()).all()
     assert (dc["immediate_macs"] == sum(size.values()) + (n - 1) * sum(size[b] for b in dense_blocks)).all()
     assert (sc["gradient_macs"] == n * pk).all()
     assert (sc["alpha"] == (rec[out] == 0).double().mean(-1).numpy()).all()
