@@ -47,7 +47,10 @@ def design_points(spec: SweepSpec) -> dict[str, np.ndarray]:
                 rows[k] = np.exp(rng.uniform(lo, hi, size=count))
     n_random = len(next(iter(rows.values()))) if rows else 1
     keys = list(grid)
-    combos = np.array(list(product(*(range(len(grid[k])) for k in keys))), dtype=np.int64).reshape(-1, len(keys))
+    if keys:
+        combos = np.array(list(product(*(range(len(grid[k])) for k in keys))), dtype=np.int64)
+    else:  # no grid axis: one point
+        combos = np.zeros((1, 0), dtype=np.int64)
     total = len(combos) * n_random
     points = {k: np.repeat(grid[k][combos[:, i]], n_random) for i, k in enumerate(keys)}
     for k, v in rows.items():

@@ -109,6 +109,11 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Exact mode: worst absolute error over every counter, step and sample: {report['exact_worst_abs_error']}",
         "",
+        "The last two columns compare the sparse/dense influence MACs measured with Table 1's rtrl-both "
+        "(1 - beta)^2 (1 - omega)^2 at the same measured beta and omega. They agree for the threshold RNN; "
+        "the EGRU and GRU depart because their leak (1 - u_t) keeps every row of M_t non-zero, so only "
+        "source rows (d_{t-1} = 0) and masked columns are saved, and J's masked entries are not skipped.",
+        "",
         "| cell | reset | ω | inputs | α | β | exact max error | statistical error, sparse influence | "
         "statistical error, sparse forward | influence ratio measured | Table 1 rtrl-both |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

@@ -189,3 +189,23 @@ def test_bench_command(tmp_path, capsys):
     report = json.loads((tmp_path / "bench.json").read_text())
     assert report["design_points"] == 20000 * 7 and report["points_per_second"] > 0
     assert "design points per second" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["default", "table1-paper", "fig3b-spiral"])
+def test_shipped_specs_run(tmp_path, name):
+    spec = load_spec(sweep_module.DEFAULT_SPEC.parent / f"{name}.yaml")
+    meta = sweep_module.run_sweep(spec, tmp_path, progress=False)
+    for plot in spec.plots:
+        assert (tmp_path / f"{plot}.png").stat().st_size > 10_000
+    assert meta["rows"] == len(spec.methods) * meta["design_points"]
+
+
+def test_table1_paper_spec_reproduces_worked_numbers(tmp_path):
+    spec = load_spec(sweep_module.DEFAULT_SPEC.parent / "table1-paper.yaml")
+    sweep_module.run_sweep(spec, tmp_path, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    for r in rows:
+        if r["method"] == "rtrl-activity" and float(r["beta"]) == 0.5:
+            assert float(r["influence_ratio_vs_rtrl"]) == pytest.approx(0.25)
+        if r["method"] == "rtrl-both" and float(r["beta"]) == 0.5 and float(r["omega"]) == 0.8:
+            assert float(r["influence_ratio_vs_rtrl"]) == pytest.approx(0.01)
