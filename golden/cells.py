@@ -62,12 +62,9 @@ def matvec(weight: torch.Tensor, operand: torch.Tensor, event_driven: bool) -> t
     """
     if not event_driven:
         return operand @ weight.T
+    b, l = torch.nonzero(operand, as_tuple=True)  # every (sample, event) pair of the batch
     out = operand.new_zeros(operand.shape[0], weight.shape[0])
-    for b in range(operand.shape[0]):
-        idx = torch.nonzero(operand[b]).flatten()
-        if idx.numel():
-            out[b] = weight[:, idx] @ operand[b, idx]
-    return out
+    return out.index_add_(0, b, weight.T[l] * operand[b, l][:, None])
 
 
 class Cell:
