@@ -62,9 +62,9 @@ def matvec(weight: torch.Tensor, operand: torch.Tensor, event_driven: bool) -> t
     """
     if not event_driven:
         return operand @ weight.T
-    b, l = torch.nonzero(operand, as_tuple=True)  # every (sample, event) pair of the batch
+    sample, unit = torch.nonzero(operand, as_tuple=True)  # every (sample, event) pair of the batch
     out = operand.new_zeros(operand.shape[0], weight.shape[0])
-    return out.index_add_(0, b, weight.T[l] * operand[b, l][:, None])
+    return out.index_add_(0, sample, weight.T[unit] * operand[sample, unit][:, None])
 
 
 class Cell:
