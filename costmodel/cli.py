@@ -127,17 +127,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     methods = list(METHODS) if args.method == "all" else [args.method]
     if args.method != "all" and args.method not in METHODS:
         raise UserError(f"--method: unknown method {args.method!r}; expected one of {', '.join(METHODS)} or all")
-    hw = HardwareSettings(
-        lanes=args.lanes,
-        clock_mhz=args.clock_mhz,
-        mac=args.mac,
-        weight_bits=args.weight_bits,
-        state_bits=args.state_bits,
-        influence_bits=args.influence_bits,
-        index_bits=args.index_bits,
-        static_power_mw=args.static_power_mw,
-        energy_table=args.energy_table,
-    )
+    hw = HardwareSettings(**{name: getattr(args, name) for name in HardwareSettings.__dataclass_fields__})
     energy = load_energy_table(hw.energy_table)
     results = [evaluate_point(m, args.n, args.p, args.T, args.alpha, args.beta, args.omega, hw) for m in methods]
     for r in results:

@@ -20,6 +20,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from costmodel.errors import UserError  # noqa: E402
 from costmodel.spec import SweepSpec  # noqa: E402
 from golden.atomic import atomic_path  # noqa: E402
+from golden.figures import compute_adjusted, run_label  # noqa: E402
 
 COORDS = ("n", "p", "T", "alpha", "beta", "omega", "lanes", "clock_mhz")
 LABEL = {
@@ -194,17 +195,11 @@ def learning_curves(spec, table, out: Path) -> Path:
         if not file.is_file():
             raise UserError(f"golden_runs[{i}]: no metrics.json in {run_dir} (train with `python -m golden train`)")
         run = json.loads(file.read_text())
-        h = run["history"]
-        if "influence_macs" not in h[0]:
+        curves = compute_adjusted(run)
+        if curves["measured"] is None:
             continue
-        loss = np.array([r["loss"] for r in h])
-        loss = np.convolve(loss, np.ones(25) / 25, mode="valid")
-        paper = np.cumsum([r["paper_compute"] for r in h])[24:]
-        measured = np.cumsum([r["influence_macs"] / r["dense_influence_macs"] for r in h])[24:]
-        c = run["config"]
-        label = f"{c['algo']} ω={c['omega']:g} ε={c['epsilon']:g}"
-        a.plot(paper, loss, color=f"C{i}", label=label)
-        b.plot(measured, loss, color=f"C{i}", label=label)
+        a.plot(curves["paper"], curves["loss"], color=f"C{i}", label=run_label(run))
+        b.plot(curves["measured"], curves["loss"], color=f"C{i}", label=run_label(run))
     a.set(
         title="paper: Σ β̃² ω̃² per iteration",
         xlabel="compute-adjusted iterations",

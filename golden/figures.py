@@ -34,9 +34,25 @@ def smooth(values: np.ndarray, window: int = 25) -> np.ndarray:
     return (csum[idx] - csum[lo]) / (idx - lo)
 
 
-def _label(run: dict[str, Any]) -> str:
+def run_label(run: dict[str, Any]) -> str:
     c = run["config"]
     return f"{c['algo']} ω={c['omega']:g} ε={c['epsilon']:g}"
+
+
+def compute_adjusted(run: dict[str, Any]) -> dict[str, np.ndarray | None]:
+    """A run's smoothed loss and its compute-adjusted iterations: the paper's cumulative
+    sum of beta~^2 omega~^2, and ours, the cumulative measured influence MACs over dense RTRL's
+    (None for BPTT runs, which have no influence matrix)."""
+    h = run["history"]
+    measured = None
+    if "influence_macs" in h[0]:
+        measured = np.cumsum([r["influence_macs"] / r["dense_influence_macs"] for r in h])
+    return {
+        "iteration": np.array([r["iteration"] for r in h]),
+        "loss": smooth(np.array([r["loss"] for r in h])),
+        "paper": np.cumsum([r["paper_compute"] for r in h]),
+        "measured": measured,
+    }
 
 
 def plot_fig3(runs: list[dict[str, Any]], out: str | os.PathLike) -> Path:
@@ -49,14 +65,13 @@ def plot_fig3(runs: list[dict[str, Any]], out: str | os.PathLike) -> Path:
     for i, run in enumerate(runs):
         color = f"C{i}"
         h = run["history"]
-        it = np.array([r["iteration"] for r in h])
-        loss = smooth(np.array([r["loss"] for r in h]))
-        label = _label(run)
+        curves = compute_adjusted(run)
+        it, loss = curves["iteration"], curves["loss"]
+        label = run_label(run)
         a.plot(it, loss, color=color, label=label)
-        b_paper.plot(np.cumsum([r["paper_compute"] for r in h]), loss, color=color, label=label)
-        if "influence_macs" in h[0]:
-            measured = np.cumsum([r["influence_macs"] / r["dense_influence_macs"] for r in h])
-            b_ours.plot(measured, loss, color=color, label=label)
+        b_paper.plot(curves["paper"], loss, color=color, label=label)
+        if curves["measured"] is not None:
+            b_ours.plot(curves["measured"], loss, color=color, label=label)
             d.plot(
                 it,
                 smooth(np.array([r["influence_zero_fraction_state"] for r in h])),
