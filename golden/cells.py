@@ -120,7 +120,7 @@ class Cell:
                 performed += weight.shape[0] * nz.sum(-1)
             else:
                 performed += weight.numel()
-            effective += (nz.to(torch.int64) @ (weight != 0).to(torch.int64).T).sum(-1)
+            effective += nz.to(torch.int64) @ (weight != 0).sum(0)  # non-zero weights in each read column
         return {"performed": performed, "effective": effective}
 
 
