@@ -26,7 +26,7 @@ from golden.trace import make_trace
 from golden.train import ALGOS, TrainConfig, train
 
 CELL_KEYS = ("cell", "reset", "n", "n_in", "gamma", "epsilon", "omega")
-DEFAULTS = {"cell": "egru", "reset": "paper", "n": 16, "n_in": 2, "gamma": 0.7, "epsilon": 1.0, "omega": 0.0}
+DEFAULTS = {k: CellConfig.__dataclass_fields__[k].default for k in CELL_KEYS}  # one source: CellConfig
 
 
 class Parser(argparse.ArgumentParser):
