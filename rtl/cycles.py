@@ -1,0 +1,48 @@
+"""Cycle functions of the RTL blocks (DESIGN.md contract 3): cycles per step from the step's
+sparsity pattern and the block's parameters, with no backpressure (the blocks report stalls
+separately). Pure Python, no Amaranth: the cost model imports these. Tests compare them with the
+cycles measured in simulation on every test trace."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams
+
+
+def influence_cycles(p: InfluenceParams, rows: int, sources: int) -> int:
+    """InfluenceUpdate, one step (terms = sources + decay term, rows = rows computed):
+    1 header + 1 first-row pick + (terms - 1) waiting for the first row's coefficients
+    + rows * chunks * max(terms, 1) issue cycles + 2 draining the multiply and write stages (when
+    any row was issued) + 1 Mbar end word + 1 done. The other rows' setup overlaps the issue."""
+    terms = sources + (1 if p.decay else 0)
+    if not rows:
+        return 4
+    return 4 + max(terms - 1, 0) + rows * p.chunks * max(terms, 1) + 2
+
+
+def influence_lane_macs(p: InfluenceParams, rows: int, sources: int) -> int:
+    """Useful lane MACs of one step: every computed row, every column, every term."""
+    return rows * p.columns * (sources + (1 if p.decay else 0))
+
+
+def influence_utilisation(p: InfluenceParams, rows: int, sources: int) -> float:
+    """Fraction of lane-cycles doing a useful MAC: lane MACs / (L * cycles)."""
+    return influence_lane_macs(p, rows, sources) / (p.lanes * influence_cycles(p, rows, sources))
+
+
+def router_cycles(p: RouterParams, nonzero: Sequence[bool]) -> int:
+    """EventRouter, one step: 1 cycle taking y + max over lanes of (events in the lane + 1 marker)."""
+    return 1 + max(sum(1 for k in p.lane_units(lane) if nonzero[k]) + 1 for lane in range(p.lanes))
+
+
+def accumulate_cycles(
+    p: AccumulateParams, events: Sequence[int], entries_pass1: Sequence[int], entries_pass2: Sequence[int]
+) -> int:
+    """EventAccumulator, one step: 1 init + per event (1 + max(words of its pass-1 column, 1))
+    + 1 end marker + [when there were events: per event (1 + max(words of its pass-2 column, 1)) + 1]
+    + 1 out. words = ceil(entries / L); entries_pass*[j]: non-zero weights of column j per pass."""
+    words1 = sum(1 + max(math.ceil(entries_pass1[j] / p.lanes), 1) for j in events)
+    words2 = sum(1 + max(math.ceil(entries_pass2[j] / p.lanes), 1) for j in events)
+    return 1 + words1 + 1 + ((words2 + 1) if len(events) else 0) + 1

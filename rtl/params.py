@@ -1,0 +1,103 @@
+"""Parameters of the RTL blocks, checked once, shared by the Amaranth components, the cycle functions
+(rtl.cycles) and the Verilog generator. Pure Python: no Amaranth import."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from golden.errors import UserError
+from golden.fixedpoint import DEFAULT, FixedPointConfig, bits_for
+
+MAX_UNITS = 1024
+
+
+def _check_int(name: str, value: object, low: int, high: int, why: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UserError(f"{name}: got {value!r}; expected an integer in {low}..{high}{why}")
+
+
+@dataclass(frozen=True)
+class RouterParams:
+    """EventRouter: n units, `lanes` event streams (lane l serves units l, l + lanes, ...)."""
+
+    n: int
+    lanes: int = 1
+    fp: FixedPointConfig = field(default=DEFAULT)
+
+    def __post_init__(self) -> None:
+        _check_int("n", self.n, 1, MAX_UNITS)
+        _check_int("lanes", self.lanes, 1, self.n, " (at most one lane per unit)")
+
+    def lane_units(self, lane: int) -> range:
+        return range(lane, self.n, self.lanes)
+
+
+@dataclass(frozen=True)
+class AccumulateParams:
+    """EventAccumulator: n units; weight words of `lanes` entries (one multiplier per lane)."""
+
+    n: int
+    lanes: int = 1
+    fp: FixedPointConfig = field(default=DEFAULT)
+
+    def __post_init__(self) -> None:
+        _check_int("n", self.n, 1, MAX_UNITS)
+        _check_int("lanes", self.lanes, 1, 2 * self.n, " (a pass-1 column holds at most 2n weights)")
+
+    @property
+    def words_pass1(self) -> int:
+        """Words of the largest pass-1 column (V_u and V_r, 2n weights)."""
+        return math.ceil(2 * self.n / self.lanes)
+
+    @property
+    def words_pass2(self) -> int:
+        return math.ceil(self.n / self.lanes)
+
+    @property
+    def weight_depth(self) -> int:
+        """Word memory depth that holds any mask pattern (every column dense)."""
+        return self.n * (self.words_pass1 + self.words_pass2)
+
+    @property
+    def index_bits(self) -> int:
+        return bits_for(self.n)
+
+
+@dataclass(frozen=True)
+class InfluenceParams:
+    """InfluenceUpdate: n units, `columns` compacted parameters (P), `lanes` MAC lanes (L);
+    decay=False for cells without a decay term (the threshold RNN)."""
+
+    n: int
+    columns: int
+    lanes: int = 4
+    decay: bool = True
+    fp: FixedPointConfig = field(default=DEFAULT)
+
+    def __post_init__(self) -> None:
+        _check_int("n", self.n, 1, MAX_UNITS)
+        _check_int("columns", self.columns, 1, 1 << 20)
+        _check_int("lanes", self.lanes, 1, self.columns, " (at most one lane per column)")
+        if not isinstance(self.decay, bool):
+            raise UserError(f"decay: got {self.decay!r}; expected True or False")
+
+    @property
+    def chunks(self) -> int:
+        """Words per row of M: ceil(P / L)."""
+        return math.ceil(self.columns / self.lanes)
+
+    @property
+    def depth(self) -> int:
+        """Words per buffer of M: n rows x chunks."""
+        return self.n * self.chunks
+
+    @property
+    def max_terms(self) -> int:
+        """Decay term plus one term per source unit."""
+        return self.n + (1 if self.decay else 0)
+
+    @property
+    def term_bits(self) -> int:
+        """Address bits of a term within a row of the coefficient memory (stride 2^term_bits)."""
+        return bits_for(self.max_terms)

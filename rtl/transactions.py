@@ -1,0 +1,110 @@
+"""What each block's streams carry for one step, from integer (fixed-point) inputs, and how to read
+results back. Pure Python (no Amaranth): the Amaranth tests and the cocotb testbenches both drive the
+blocks with these transactions and check them against golden.fixedpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from golden.errors import UserError
+from rtl.params import AccumulateParams, InfluenceParams
+
+
+@dataclass
+class InfluenceTransactions:
+    """One step of InfluenceUpdate: the header, the setup elements and the Mbar words (end last)."""
+
+    header: dict
+    setup: list[dict]
+    mbar: list[dict]
+
+
+def influence_transactions(
+    p: InfluenceParams,
+    decay: np.ndarray | None,
+    sources: np.ndarray,
+    d_src: np.ndarray,
+    G_cols: np.ndarray,
+    Mbar: np.ndarray,
+    rows: np.ndarray,
+    first: bool,
+) -> InfluenceTransactions:
+    """Stream contents for one step (integers in the block's formats, as golden.fixedpoint.influence_step
+    takes them). Mbar words are sent only where they hold a non-zero value."""
+    n, L = p.n, p.lanes
+    if (decay is not None) != p.decay:
+        raise UserError(
+            f"decay: the block was built with decay={p.decay}, "
+            f"but the step {'has' if decay is not None else 'lacks'} a decay vector"
+        )
+    if Mbar.shape != (n, p.columns):
+        raise UserError(f"Mbar: shape {Mbar.shape}, expected ({n}, {p.columns}) (n, columns)")
+    setup = []
+    for k in np.nonzero(rows)[0]:
+        if decay is not None:
+            setup.append({"g": int(decay[k]), "d": 0, "src": 0, "decay": 1})
+        setup += [
+            {"g": int(G_cols[k, i]), "d": int(d_src[i]), "src": int(src), "decay": 0} for i, src in enumerate(sources)
+        ]
+    padded = np.zeros((n, p.chunks * L), dtype=np.int64)
+    padded[:, : p.columns] = Mbar
+    words = []
+    for k in np.nonzero(rows)[0]:
+        for c in range(p.chunks):
+            values = padded[k, c * L : (c + 1) * L]
+            if np.any(values):
+                words.append({"row": int(k), "chunk": c, "values": [int(v) for v in values], "end": 0})
+    words.append({"row": 0, "chunk": 0, "values": [0] * L, "end": 1})
+    header = {
+        "rows": int(sum(1 << int(k) for k in np.nonzero(rows)[0])),
+        "terms": len(sources) + (1 if decay is not None else 0),
+        "first": int(first),
+    }
+    return InfluenceTransactions(header, setup, words)
+
+
+def influence_matrix(p: InfluenceParams, words: list[list[int]], row_valid: int) -> np.ndarray:
+    """M [n, P] from the block's readback words (address row * chunks + chunk) and row_valid."""
+    flat = np.asarray(words, dtype=np.int64).reshape(p.n, p.chunks * p.lanes)[:, : p.columns]
+    valid = np.array([(row_valid >> k) & 1 for k in range(p.n)], dtype=bool)
+    return np.where(valid[:, None], flat, 0)
+
+
+def accumulate_columns(
+    V: dict[str, np.ndarray],
+) -> tuple[list[list[tuple[int, int, int]]], list[list[tuple[int, int, int]]]]:
+    """Column-compressed entries (row, gate code, weight) of each column j: pass 1 holds V_u's then
+    V_r's non-zero weights, pass 2 V_z's. Zero (masked) weights are left out."""
+    codes = {"u": 0, "r": 1, "z": 2}
+
+    def column(gates: str, j: int) -> list[tuple[int, int, int]]:
+        return [(int(k), codes[g], int(V[g][k, j])) for g in gates for k in np.nonzero(V[g][:, j])[0]]
+
+    n = V["u"].shape[0]
+    return [column("ur", j) for j in range(n)], [column("z", j) for j in range(n)]
+
+
+def accumulate_load(p: AccumulateParams, V: dict[str, np.ndarray]) -> list[dict]:
+    """Load transactions for EventAccumulator: the weight words (L entries each, padded with
+    valid = 0), then the column table entries (start word, word count) at pass * n + j."""
+    for g in "urz":
+        if V[g].shape != (p.n, p.n):
+            raise UserError(f"V_{g}: shape {V[g].shape}, expected ({p.n}, {p.n})")
+        if np.abs(V[g]).max(initial=0) > -p.fp.weight.min:
+            raise UserError(f"V_{g}: values exceed the weight format {p.fp.weight}")
+    empty = {"row": 0, "gate": 0, "weight": 0, "valid": 0}
+    loads, table, addr = [], [], 0
+    for columns in accumulate_columns(V):
+        for entries in columns:
+            start = addr
+            for w in range(0, len(entries), p.lanes):
+                chunk = [{"row": r, "gate": g, "weight": v, "valid": 1} for r, g, v in entries[w : w + p.lanes]]
+                chunk += [empty] * (p.lanes - len(chunk))
+                loads.append({"columns": 0, "addr": addr, "word": chunk, "column": {"start": 0, "count": 0}})
+                addr += 1
+            table.append({"start": start, "count": addr - start})
+    blank = [empty] * p.lanes
+    loads += [{"columns": 1, "addr": i, "word": blank, "column": entry} for i, entry in enumerate(table)]
+    return loads
