@@ -4,52 +4,20 @@ random stimulus with idle cycles and backpressure; cycles equal rtl.cycles.accum
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden import fixedpoint as fx
 from golden.hw_stimulus import forward_steps, quantize_forward, recurrent_weights
-from rtl.accumulate import EventAccumulator
 from rtl.cycles import accumulate_cycles
 from rtl.params import AccumulateParams
-from rtl.transactions import accumulate_columns, accumulate_load
-from tests.amaranth_streams import receive, send
+from rtl.simulation import simulate_accumulate
+from rtl.transactions import accumulate_columns
 from tests.rtl_traces import SPIRAL, trace_for
 
 
-def simulate(p: AccumulateParams, V, steps, seed=0, idle=0.0):
-    """Per step: the (u, r, z) pre-activations the block sends and the measured cycles."""
-    dut = EventAccumulator(p)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    rng = random.Random(seed)
-    out = []
-
-    async def event_source(ctx):
-        for y, _ in steps:
-            for j, v in fx.route_events(y, 1)[0]:
-                await send(ctx, dut.events, {"index": j, "value": v, "end": 0}, rng, idle)
-            await send(ctx, dut.events, {"index": 0, "value": 0, "end": 1}, rng, idle)
-
-    async def main(ctx):
-        for load in accumulate_load(p, V):
-            await send(ctx, dut.load, load, rng)
-        for _, inputs in steps:
-            await send(ctx, dut.init, {g: [int(v) for v in inputs[g]] for g in "urz"}, rng, idle)
-            pre, cycles = await receive(ctx, dut.pre, rng, idle)
-            out.append(({g: np.array(list(pre[g])) for g in "urz"}, cycles + 1))
-
-    sim.add_testbench(event_source, background=True)
-    sim.add_testbench(main)
-    sim.run()
-    return out
-
-
 def check(p: AccumulateParams, V, steps, seed=0, idle=0.0):
-    got = simulate(p, V, steps, seed, idle)
+    got = [(r.output, r.cycles) for r in simulate_accumulate(p, V, steps, seed, idle)]
     pass1, pass2 = accumulate_columns(V)
     for t, ((y, inputs), (pre, cycles)) in enumerate(zip(steps, got)):
         ref = fx.accumulate_gates(y, V, inputs, p.fp)

@@ -4,60 +4,15 @@ rtl.cycles.influence_cycles, lane utilisation."""
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden import fixedpoint as fx
 from golden.hw_stimulus import InfluenceStep, influence_steps, quantize_influence
 from rtl.cycles import influence_cycles
-from rtl.influence import InfluenceUpdate
 from rtl.params import InfluenceParams
-from rtl.transactions import influence_matrix, influence_transactions
-from tests.amaranth_streams import receive, send
+from rtl.simulation import simulate_influence
 from tests.rtl_traces import SPIRAL, trace_for
-
-
-def simulate(p: InfluenceParams, steps: list[InfluenceStep], seed: int = 0, idle: float = 0.0):
-    """Run the steps through the block; per step: (M read back, measured cycles, reported stalls)."""
-    dut = InfluenceUpdate(p)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    txs = [
-        influence_transactions(p, s.decay, s.sources, s.d_src, s.G_cols, s.Mbar, s.rows, first=(t == 0))
-        for t, s in enumerate(steps)
-    ]
-    rng = random.Random(seed)
-    out = []
-
-    async def setup_source(ctx):
-        for tx in txs:
-            for el in tx.setup:
-                await send(ctx, dut.setup, el, rng, idle)
-
-    async def mbar_source(ctx):
-        for tx in txs:
-            for word in tx.mbar:
-                await send(ctx, dut.mbar, word, rng, idle)
-
-    async def main(ctx):
-        for tx in txs:
-            await send(ctx, dut.step, tx.header, rng, idle)
-            done, cycles = await receive(ctx, dut.done, rng, idle)
-            words = []
-            for addr in range(p.depth):
-                ctx.set(dut.rb_addr, addr)
-                await ctx.tick()
-                words.append(list(ctx.get(dut.rb_data)))
-            out.append((influence_matrix(p, words, ctx.get(dut.row_valid)), cycles + 1, done.stalls))
-
-    sim.add_testbench(setup_source, background=True)
-    sim.add_testbench(mbar_source, background=True)
-    sim.add_testbench(main)
-    sim.run()
-    return out
 
 
 def reference(p: InfluenceParams, steps: list[InfluenceStep]) -> list[np.ndarray]:
@@ -71,7 +26,7 @@ def reference(p: InfluenceParams, steps: list[InfluenceStep]) -> list[np.ndarray
 
 def check(p, steps, seed=0, idle=0.0):
     """Bit-exact M after every step; with no idle cycles, cycles equal the cycle function."""
-    got = simulate(p, steps, seed, idle)
+    got = [(r.output, r.cycles, r.stalls) for r in simulate_influence(p, steps, seed, idle)]
     want = reference(p, steps)
     for t, ((M, cycles, stalls), M_ref) in enumerate(zip(got, want)):
         assert np.array_equal(M, M_ref), f"step {t}: {np.count_nonzero(M != M_ref)} entries differ"

@@ -4,65 +4,19 @@ event counter counts every event."""
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden import fixedpoint as fx
 from rtl.cycles import router_cycles
 from rtl.params import RouterParams
-from rtl.router import EventRouter
-from tests.amaranth_streams import receive, send
+from rtl.simulation import simulate_router
 from tests.rtl_traces import SPIRAL, trace_for
 
 
-def simulate(p: RouterParams, ys: list[np.ndarray], seed: int = 0, stall: float = 0.0):
-    """Per step: the events each lane sent (markers removed) and the measured cycles; the final count."""
-    dut = EventRouter(p)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    rng = random.Random(seed)
-    lanes: list[list[list[tuple[int, int]]]] = [[] for _ in range(p.lanes)]
-    cycles: list[int] = []
-    count = []
-
-    def sink(lane):
-        async def run(ctx):
-            for _ in ys:
-                got = []
-                while True:
-                    ev, _ = await receive(ctx, dut.events[lane], rng, stall)
-                    if ev.end:
-                        assert ev.index == 0 and ev.value == 0
-                        break
-                    got.append((ev.index, ev.value))
-                lanes[lane].append(got)
-
-        return run
-
-    async def main(ctx):
-        for y in ys:
-            await send(ctx, dut.y, [int(v) for v in y], rng)
-            n = 1
-            while True:
-                _, _, busy = await ctx.tick().sample(dut.busy)
-                if not busy:
-                    break
-                n += 1
-            cycles.append(n)
-        count.append(ctx.get(dut.count))
-
-    for lane in range(p.lanes):
-        sim.add_testbench(sink(lane), background=True)
-    sim.add_testbench(main)
-    sim.run()
-    return [[lanes[lane][t] for lane in range(p.lanes)] for t in range(len(ys))], cycles, count[0]
-
-
 def check(p: RouterParams, ys: list[np.ndarray], stall: float = 0.0):
-    events, cycles, count = simulate(p, ys, seed=len(ys), stall=stall)
+    steps, count = simulate_router(p, ys, seed=len(ys), stall=stall)
+    events, cycles = [s.output for s in steps], [s.cycles for s in steps]
     for t, y in enumerate(ys):
         assert events[t] == fx.route_events(y, p.lanes), f"step {t}"
         if not stall:

@@ -1,0 +1,5 @@
+import sys
+
+from rtl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,107 @@
+"""`python -m rtl`: Verilog for one accelerator block, with its parameters and fixed-point formats
+in a JSON file beside it, optionally linted with Verilator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from golden.errors import UserError
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(message)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m rtl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    v = sub.add_parser("verilog", help="generate Verilog (and a JSON of parameters and formats) for one block")
+    v.add_argument("--block", required=True, help="router, accumulate or influence")
+    v.add_argument("--n", type=int, help="units (default 16, or the trace's)")
+    v.add_argument(
+        "--lanes",
+        type=int,
+        help="event lanes (router, default 1), words of L weights (accumulate, "
+        "default 1) or MAC lanes (influence, default 4)",
+    )
+    v.add_argument(
+        "--columns",
+        type=int,
+        help="influence: compacted parameter columns P (default: the trace's, "
+        "else the EGRU's p for n units and 2 inputs)",
+    )
+    v.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
+    v.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
+    v.add_argument("--lint", action="store_true", help="lint the result with verilator --lint-only -Wall")
+    v.add_argument("--out", required=True, help="output folder")
+    return parser
+
+
+def trace_meta(path: str) -> dict:
+    """A trace's `meta` (contract 1) read with numpy alone (this package does not import torch)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"--trace: {path} is not a readable egru-trace file ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != "egru-trace" or meta.get("version") != 1:
+        raise UserError(f"--trace: {path} is not an egru-trace version 1 file")
+    missing = [k for k in ("n", "cell", "p_kept") if k not in meta]
+    if missing:
+        raise UserError(f"--trace: {path}: 'meta' lacks {', '.join(missing)}")
+    return meta
+
+
+def block_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | InfluenceParams:
+    """The block's parameters from the options (and a trace's shape when given)."""
+    n, columns, decay = args.n, args.columns, not args.no_decay
+    if args.trace:
+        meta = trace_meta(args.trace)
+        if n is not None and n != meta["n"]:
+            raise UserError(f"--n: got {n} but the trace has n = {meta['n']}")
+        n = meta["n"]
+        columns = columns if columns is not None else meta["p_kept"]
+        decay = meta["cell"] != "trnn"
+    n = 16 if n is None else n
+    if args.block == "router":
+        return RouterParams(n=n, lanes=1 if args.lanes is None else args.lanes)
+    if args.block == "accumulate":
+        return AccumulateParams(n=n, lanes=1 if args.lanes is None else args.lanes)
+    if args.block == "influence":
+        if columns is None:
+            columns = 3 * n * 2 + 3 * n * n + 3 * n + n  # EGRU: W (n_in = 2), V, b, theta
+        return InfluenceParams(n=n, columns=columns, lanes=4 if args.lanes is None else args.lanes, decay=decay)
+    raise UserError(f"--block: got {args.block!r}; expected router, accumulate or influence")
+
+
+def cmd_verilog(args: argparse.Namespace) -> int:
+    from rtl.verilog import lint, write_block  # imports Amaranth
+
+    params = block_params(args)
+    v_path, j_path = write_block(args.block, params, Path(args.out))
+    print(f"wrote {v_path} and {j_path}")
+    if args.lint:
+        lint(v_path)
+        print(f"verilator --lint-only -Wall: clean ({v_path.name})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"verilog": cmd_verilog}[args.command](args)
+    except UserError as exc:
+        print(f"rtl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

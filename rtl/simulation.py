@@ -1,0 +1,172 @@
+"""Run the blocks in Amaranth's simulator with stream drivers (async testbenches): a source that
+offers payloads after random idle cycles, a sink that takes them with random backpressure, and one
+runner per block that replays integer (fixed-point) steps and returns what the block produced with
+the cycles measured per step. Used by the tests and by `python -m rtl report`."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from golden import fixedpoint as fx
+from rtl.accumulate import EventAccumulator
+from rtl.influence import InfluenceUpdate
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.router import EventRouter
+from rtl.transactions import accumulate_load, influence_matrix, influence_transactions
+
+CLOCK = 1e-8
+
+
+async def send(ctx, s, payload, rng: random.Random, idle: float = 0.0) -> None:
+    """Offer one payload on stream s (after random idle cycles) and wait for its handshake."""
+    while idle and rng.random() < idle:
+        await ctx.tick()
+    ctx.set(s.payload, payload)
+    ctx.set(s.valid, 1)
+    await ctx.tick().until(s.ready)
+    ctx.set(s.valid, 0)
+
+
+async def receive(ctx, s, rng: random.Random, stall: float = 0.0):
+    """Take one payload from stream s, holding ready low on random cycles; returns (payload, edges)
+    where edges counts the clock edges until and including the handshake."""
+    edges = 0
+    while True:
+        ctx.set(s.ready, not (stall and rng.random() < stall))
+        _, _, valid, ready, payload = await ctx.tick().sample(s.valid, s.ready, s.payload)
+        edges += 1
+        if valid and ready:
+            ctx.set(s.ready, 0)
+            return payload, edges
+
+
+@dataclass
+class StepResult:
+    output: object  # what the block produced this step (per block, see the runners)
+    cycles: int  # from the step's first handshake to its last, inclusive
+    stalls: int = 0  # cycles the block reported waiting on its streams
+
+
+def simulate_router(p: RouterParams, ys: list[np.ndarray], seed: int = 0, stall: float = 0.0):
+    """Per step: output = the (index, value) events of each lane (markers checked and removed).
+    Returns (steps, final event count)."""
+    dut = EventRouter(p)
+    sim = Simulator(dut)
+    sim.add_clock(CLOCK)
+    rng = random.Random(seed)
+    lanes: list[list[list[tuple[int, int]]]] = [[] for _ in range(p.lanes)]
+    cycles: list[int] = []
+    count: list[int] = []
+
+    def sink(lane: int):
+        async def run(ctx):
+            for _ in ys:
+                got = []
+                while True:
+                    ev, _ = await receive(ctx, dut.events[lane], rng, stall)
+                    if ev.end:
+                        if ev.index or ev.value:
+                            raise AssertionError(f"lane {lane}: end marker carries index {ev.index} value {ev.value}")
+                        break
+                    got.append((ev.index, ev.value))
+                lanes[lane].append(got)
+
+        return run
+
+    async def main(ctx):
+        for y in ys:
+            await send(ctx, dut.y, [int(v) for v in y], rng)
+            n = 1
+            while True:
+                _, _, busy = await ctx.tick().sample(dut.busy)
+                if not busy:
+                    break
+                n += 1
+            cycles.append(n)
+        count.append(ctx.get(dut.count))
+
+    for lane in range(p.lanes):
+        sim.add_testbench(sink(lane), background=True)
+    sim.add_testbench(main)
+    sim.run()
+    steps = [StepResult([lanes[lane][t] for lane in range(p.lanes)], cycles[t]) for t in range(len(ys))]
+    return steps, count[0]
+
+
+def simulate_accumulate(
+    p: AccumulateParams,
+    V: dict[str, np.ndarray],
+    steps: list[tuple[np.ndarray, dict[str, np.ndarray]]],
+    seed: int = 0,
+    idle: float = 0.0,
+) -> list[StepResult]:
+    """steps: (y_{t-1}, input parts {g: W_g x + b_g}) in integers. Per step: output = {g: pre-activations}."""
+    dut = EventAccumulator(p)
+    sim = Simulator(dut)
+    sim.add_clock(CLOCK)
+    rng = random.Random(seed)
+    out: list[StepResult] = []
+
+    async def event_source(ctx):
+        for y, _ in steps:
+            for j, v in fx.route_events(y, 1)[0]:
+                await send(ctx, dut.events, {"index": j, "value": v, "end": 0}, rng, idle)
+            await send(ctx, dut.events, {"index": 0, "value": 0, "end": 1}, rng, idle)
+
+    async def main(ctx):
+        for load in accumulate_load(p, V):
+            await send(ctx, dut.load, load, rng)
+        for _, inputs in steps:
+            await send(ctx, dut.init, {g: [int(v) for v in inputs[g]] for g in "urz"}, rng, idle)
+            pre, edges = await receive(ctx, dut.pre, rng, idle)
+            out.append(StepResult({g: np.array(list(pre[g])) for g in "urz"}, edges + 1))
+
+    sim.add_testbench(event_source, background=True)
+    sim.add_testbench(main)
+    sim.run()
+    return out
+
+
+def simulate_influence(p: InfluenceParams, steps: list, seed: int = 0, idle: float = 0.0) -> list[StepResult]:
+    """steps: integer golden.hw_stimulus.InfluenceStep objects. Per step: output = M_t read back [n, P]."""
+    dut = InfluenceUpdate(p)
+    sim = Simulator(dut)
+    sim.add_clock(CLOCK)
+    txs = [
+        influence_transactions(p, s.decay, s.sources, s.d_src, s.G_cols, s.Mbar, s.rows, first=(t == 0))
+        for t, s in enumerate(steps)
+    ]
+    rng = random.Random(seed)
+    out: list[StepResult] = []
+
+    async def setup_source(ctx):
+        for tx in txs:
+            for el in tx.setup:
+                await send(ctx, dut.setup, el, rng, idle)
+
+    async def mbar_source(ctx):
+        for tx in txs:
+            for word in tx.mbar:
+                await send(ctx, dut.mbar, word, rng, idle)
+
+    async def main(ctx):
+        for tx in txs:
+            await send(ctx, dut.step, tx.header, rng, idle)
+            done, edges = await receive(ctx, dut.done, rng, idle)
+            words = []
+            for addr in range(p.depth):
+                ctx.set(dut.rb_addr, addr)
+                await ctx.tick()
+                words.append(list(ctx.get(dut.rb_data)))
+            M = influence_matrix(p, words, ctx.get(dut.row_valid))
+            out.append(StepResult(M, edges + 1, done.stalls))
+
+    sim.add_testbench(setup_source, background=True)
+    sim.add_testbench(mbar_source, background=True)
+    sim.add_testbench(main)
+    sim.run()
+    return out
