@@ -63,6 +63,10 @@ def build_parser() -> Parser:
     b.add_argument("--points", type=int, default=300_000, help="points per method (default 300000)")
 
     sub.add_parser("workloads", help="list the named workloads and their sources")
+
+    c = sub.add_parser("calibration", help="RTL cycles measured in cocotb against the cycle functions, as a plot")
+    c.add_argument("folder", nargs="?", default="out/calibration", help="CSV folder (default out/calibration)")
+    c.add_argument("--out", default="out/calibration/calibration.png", help="output .png")
     return parser
 
 
@@ -260,6 +264,17 @@ def cmd_workloads(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibration(args: argparse.Namespace) -> int:
+    from costmodel.calibration import plot_calibration, read_calibration
+
+    rows = read_calibration(Path(args.folder))
+    worst = plot_calibration(rows, Path(args.out))
+    for block, diff in sorted(worst.items()):
+        print(f"{block}: {sum(r['block'] == block for r in rows)} steps, worst |measured - cycle function| = {diff}")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -269,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "validate": cmd_validate,
             "bench": cmd_bench,
             "workloads": cmd_workloads,
+            "calibration": cmd_calibration,
         }
         return commands[args.command](args)
     except UserError as exc:

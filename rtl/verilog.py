@@ -61,7 +61,8 @@ def write_block(block: str, params, out_dir: Path) -> tuple[Path, Path]:
     text = verilog.convert(component, name=module, emit_src=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     v_path, j_path = out_dir / f"{module}.v", out_dir / f"{module}.json"
-    atomic_write_text(v_path, text)
+    if not v_path.is_file() or v_path.read_text() != text:  # unchanged files keep their time (no rebuilds)
+        atomic_write_text(v_path, text)
     description = {
         "block": block,
         "module": module,

@@ -1,5 +1,5 @@
-"""`python -m sim`: replay golden traces through the RTL blocks and report bit-exactness, cycles and
-lane utilisation."""
+"""`python -m sim`: replay golden traces through the RTL blocks (cocotb on Icarus or Verilator, or
+Amaranth's simulator) and report bit-exactness, cycles, events per cycle and lane utilisation."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from golden.atomic import atomic_write_text
 from golden.errors import UserError
 
 
@@ -26,7 +27,57 @@ def build_parser() -> Parser:
     b.add_argument("--samples", type=int, help="samples per trace (default: all)")
     b.add_argument("--out", required=True, help="folder for blocks.json and blocks.md")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r = sub.add_parser("run", help="one block's cocotb testbench on a trace, on Icarus or Verilator")
+    r.add_argument("--block", required=True, help="router, accumulate or influence")
+    r.add_argument("--sim", required=True, dest="simulator", help="icarus or verilator")
+    r.add_argument("--trace", required=True, help="trace file (.npz, egru-trace v1)")
+    r.add_argument("--lanes", type=int, default=4, help="event lanes / weights per word / MAC lanes (default 4)")
+    r.add_argument("--samples", type=int, help="samples of the trace (default: all)")
+    r.add_argument("--seeds", type=int, nargs="+", default=[0], help="backpressure seeds (default 0)")
+    r.add_argument("--backpressure", type=float, default=0.0, help="idle / not-ready probability (default 0)")
+    r.add_argument("--waves", action="store_true", help="write an FST waveform")
+    r.add_argument("--out", default="out/sim/report.json", help="JSON report (default out/sim/report.json)")
+    r.add_argument(
+        "--calibration", default="out/calibration", help="folder for the calibration CSV (default out/calibration)"
+    )
+    be = sub.add_parser("bench", help="simulated cycles per second, Icarus against Verilator, on one trace")
+    be.add_argument("--trace", default="tests/data/spiral_egru_n8_w0.5.npz", help="trace (default: the spiral one)")
+    be.add_argument("--lanes", type=int, default=4, help="lanes (default 4)")
+    be.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
+    be.add_argument("--out", required=True, help="folder for throughput.json and throughput.md")
     return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sim.run import describe, run_block, write_calibration, write_json
+
+    report = run_block(
+        args.block,
+        args.simulator,
+        args.trace,
+        args.lanes,
+        args.samples,
+        tuple(args.seeds),
+        args.backpressure,
+        args.waves,
+    )
+    write_json(report, Path(args.out))
+    calibration = write_calibration(report, Path(args.calibration))
+    print(describe(report))
+    print(f"wrote {args.out} and {calibration}")
+    return 0 if report["passed"] else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from sim.run import bench, bench_markdown, write_json
+
+    report = bench(args.trace, args.lanes, tuple(args.seeds))
+    out = Path(args.out)
+    write_json(report, out / "throughput.json")
+    atomic_write_text(out / "throughput.md", bench_markdown(report))
+    print(bench_markdown(report), end="")
+    print(f"wrote {out}/throughput.json and throughput.md")
+    return 0
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
@@ -42,7 +93,7 @@ def cmd_blocks(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"blocks": cmd_blocks}[args.command](args)
+        return {"blocks": cmd_blocks, "run": cmd_run, "bench": cmd_bench}[args.command](args)
     except UserError as exc:
         print(f"sim: error: {exc}", file=sys.stderr)
         return 2

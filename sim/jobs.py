@@ -1,0 +1,128 @@
+"""Jobs for the cocotb testbenches: one block, its parameters, and cases (a trace's sample converted
+to the block's integer inputs by the fixed-point contract, a backpressure seed and probability, and
+optionally a step in which the design is reset half-way). Written as JSON for the testbench, which
+runs in the simulator's Python."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from golden.atomic import atomic_write_text
+from golden.errors import UserError
+from golden.hw_stimulus import forward_steps, influence_steps, quantize_forward, quantize_influence, recurrent_weights
+from golden.trace import Trace, load_trace
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams
+
+BLOCKS = ("router", "accumulate", "influence")
+SIMULATORS = ("icarus", "verilator")
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    trace: str
+    sample: int = 0
+    seed: int = 0
+    backpressure: float = 0.0  # probability of an idle cycle on sources and of ready low on sinks
+    reset_step: int | None = None  # reset the design half-way through this step, then replay from 0
+
+
+def _ints(a) -> Any:
+    return None if a is None else np.asarray(a, dtype=np.int64).tolist()
+
+
+def _router_steps(trace: Trace, sample: int, p: RouterParams) -> list[dict]:
+    from golden import fixedpoint as fx
+
+    key = "a" if trace.config.cell == "trnn" else "y"
+    return [{"y": _ints(fx.to_fixed(f"{key} (outputs)", v, p.fp.state))} for v in trace.arrays[key][:, sample]]
+
+
+def _accumulate_steps(trace: Trace, sample: int, p: AccumulateParams) -> list[dict]:
+    return [
+        {"y": _ints(q.y_prev), "inputs": {g: _ints(v) for g, v in q.input_part.items()}}
+        for q in (quantize_forward(s, p.fp) for s in forward_steps(trace, sample))
+    ]
+
+
+def _influence_steps(trace: Trace, sample: int, p: InfluenceParams) -> list[dict]:
+    out = []
+    for s in influence_steps(trace, sample):
+        q = quantize_influence(s, p.fp)
+        out.append(
+            {
+                "decay": _ints(q.decay),
+                "sources": _ints(q.sources),
+                "d_src": _ints(q.d_src),
+                "G_cols": _ints(q.G_cols),
+                "Mbar": _ints(q.Mbar),
+                "rows": [bool(r) for r in q.rows],
+            }
+        )
+    return out
+
+
+def block_params(block: str, trace: Trace, lanes: int):
+    cfg = trace.config
+    if block == "router":
+        return RouterParams(n=cfg.n, lanes=min(lanes, cfg.n))
+    if block == "accumulate":
+        if cfg.cell != "egru":
+            raise UserError(f"--block accumulate: trace cell {cfg.cell!r}; the gate accumulation is the EGRU's")
+        return AccumulateParams(n=cfg.n, lanes=lanes)
+    if block == "influence":
+        P = trace.params().p_kept
+        return InfluenceParams(n=cfg.n, columns=P, lanes=min(lanes, P), decay=cfg.cell != "trnn")
+    raise UserError(f"--block: got {block!r}; expected one of {', '.join(BLOCKS)}")
+
+
+def make_job(block: str, lanes: int, cases: list[CaseSpec]) -> dict[str, Any]:
+    """The job for one block over the cases; every case's trace must give the same block parameters."""
+    traces = {c.trace: load_trace(c.trace) for c in cases}
+    params = {path: block_params(block, t, lanes) for path, t in traces.items()}
+    first = params[cases[0].trace]
+    if any(p != first for p in params.values()):
+        raise UserError("cases: every trace of one job must give the same block parameters (n, columns, cell)")
+    job: dict[str, Any] = {
+        "block": block,
+        "params": {k: v for k, v in vars(first).items() if k != "fp"},
+        "cases": [],
+        "corrupt": None,
+    }
+    if block == "accumulate":
+        weights = {path: recurrent_weights(t, first.fp) for path, t in traces.items()}
+        job["weights"] = {path: {g: _ints(v) for g, v in w.items()} for path, w in weights.items()}
+    steps_of = {"router": _router_steps, "accumulate": _accumulate_steps, "influence": _influence_steps}[block]
+    for c in cases:
+        trace = traces[c.trace]
+        if not 0 <= c.sample < trace.meta["B"]:
+            raise UserError(f"sample: {c.sample}, expected 0..{trace.meta['B'] - 1} for {c.trace}")
+        if not 0 <= c.backpressure < 1:
+            raise UserError(f"backpressure: {c.backpressure}, expected a probability in [0, 1)")
+        steps = steps_of(trace, c.sample, first)
+        if c.reset_step is not None and not 0 <= c.reset_step < len(steps):
+            raise UserError(f"reset_step: {c.reset_step}, expected 0..{len(steps) - 1}")
+        job["cases"].append(
+            {
+                "name": f"{Path(c.trace).name}[{c.sample}] seed {c.seed} bp {c.backpressure:g}"
+                + (f" reset@{c.reset_step}" if c.reset_step is not None else ""),
+                "trace": c.trace,
+                "seed": c.seed,
+                "backpressure": c.backpressure,
+                "reset_step": c.reset_step,
+                "steps": steps,
+            }
+        )
+    return job
+
+
+def write_job(job: dict[str, Any], path: Path) -> None:
+    atomic_write_text(path, json.dumps(job) + "\n")
+
+
+def read_job(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())

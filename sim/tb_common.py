@@ -1,0 +1,76 @@
+"""What every block testbench shares: the job (EGRU_SIM_JOB), the clock, reset, a cycle counter, a
+scoreboard and the result file (EGRU_SIM_RESULT) the runner reads back."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from sim.jobs import read_job
+from sim.scoreboard import Scoreboard
+from sim.streams import CycleCounter
+
+CLOCK_NS = 10
+
+
+class TB:
+    """Base of the block testbenches: clock, reset, counter, scoreboard, per-step records."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.log = dut._log
+        self.job: dict[str, Any] = read_job(os.environ["EGRU_SIM_JOB"])
+        self.params = self.job["params"]
+        Clock(dut.clk, CLOCK_NS, unit="ns").start()
+        dut.rst.value = 0
+        self.counter = CycleCounter(dut.clk)
+        self.scoreboard = Scoreboard()
+        self.records: list[dict[str, Any]] = []
+        self.cycle_errors: list[str] = []
+        self.started = time.perf_counter()
+
+    async def reset(self, cycles: int = 2) -> None:
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, cycles)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    def corrupt(self, case_index: int, step: int, expected):
+        """The job may ask for one expected value to be off by one LSB (to show the scoreboard fails)."""
+        c = self.job.get("corrupt")
+        if c and c["case"] == case_index and c["step"] == step:
+            flat = expected.reshape(-1)
+            flat[c["unit"]] += 1
+        return expected
+
+    def check_cycles(self, case: dict, step: int, measured: int, predicted: int, stalls: int = 0) -> None:
+        """With no backpressure, measured cycles must equal the cycle function; with it, waiting only
+        adds cycles (and the stalls a block reports are part of them)."""
+        ok = measured == predicted and stalls == 0 if not case["backpressure"] else predicted <= measured - stalls
+        if not ok:
+            self.cycle_errors.append(
+                f"{case['name']} step {step}: measured {measured} cycles ({stalls} stalls), cycle function {predicted}"
+            )
+
+    def finish(self) -> None:
+        """Write the result file and fail the cocotb test on any mismatch."""
+        result = {
+            "block": self.job["block"],
+            "params": self.params,
+            "records": self.records,
+            "compared": self.scoreboard.compared,
+            "mismatches": self.scoreboard.mismatches,
+            "first_mismatch": None if self.scoreboard.first is None else str(self.scoreboard.first),
+            "cycle_errors": self.cycle_errors,
+            "simulated_cycles": self.counter.cycle,
+            "wall_seconds": time.perf_counter() - self.started,
+        }
+        Path(os.environ["EGRU_SIM_RESULT"]).write_text(json.dumps(result, indent=1) + "\n")
+        assert self.scoreboard.passed, str(self.scoreboard.first)
+        assert not self.cycle_errors, self.cycle_errors[0]

@@ -1,0 +1,137 @@
+"""cocotb testbench of InfluenceUpdate: per step the header, the setup elements and the Mbar words go
+in on their streams (random idle cycles), `done` is taken (random backpressure), M_t is read back
+through rb_addr / rb_data and compared with golden.fixedpoint.influence_step; cycles per step are
+compared with rtl.cycles.influence_cycles."""
+
+from __future__ import annotations
+
+import random
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+
+from golden import fixedpoint as fx
+from rtl.cycles import influence_cycles, influence_lane_macs
+from rtl.influence import InfluenceUpdate
+from rtl.params import InfluenceParams
+from rtl.transactions import influence_matrix, influence_transactions
+from sim.streams import StreamSink, StreamSource
+from sim.tb_common import TB
+
+
+def _array(x, dtype=np.int64):
+    return None if x is None else np.asarray(x, dtype=dtype)
+
+
+class InfluenceTB(TB):
+    def __init__(self, dut):
+        super().__init__(dut)
+        self.p = InfluenceParams(**self.params)
+        c = InfluenceUpdate(self.p)
+        self.word_layout = c.word
+        self.rng = random.Random(0)
+        self.step_src = StreamSource(dut, "step", c.step_layout, self.counter, self.rng)
+        self.setup_src = StreamSource(dut, "setup", c.setup_layout, self.counter, self.rng)
+        self.mbar_src = StreamSource(dut, "mbar", c.mbar_layout, self.counter, self.rng)
+        self.done = StreamSink(dut, "done", c.done.payload.shape(), self.counter, self.rng)
+        self.sources = (self.step_src, self.setup_src, self.mbar_src)
+        dut.rb_addr.value = 0
+
+    def configure(self, case: dict) -> None:
+        self.rng.seed(case["seed"])
+        for s in self.sources:
+            s.idle = case["backpressure"]
+        self.done.stall = case["backpressure"]
+
+    def flush(self) -> None:
+        for s in self.sources:
+            s.clear()
+        self.done.clear()
+
+    def transactions(self, case: dict, t: int):
+        s = case["steps"][t]
+        return influence_transactions(
+            self.p,
+            _array(s["decay"]),
+            _array(s["sources"]),
+            _array(s["d_src"]),
+            _array(s["G_cols"]).reshape(self.p.n, -1),
+            _array(s["Mbar"]),
+            _array(s["rows"], bool),
+            first=(t == 0),
+        )
+
+    def start(self, case: dict, t: int) -> None:
+        tx = self.transactions(case, t)
+        self.step_src.send(tx.header)
+        for el in tx.setup:
+            self.setup_src.send(el)
+        for word in tx.mbar:
+            self.mbar_src.send(word)
+
+    async def read_back(self) -> np.ndarray:
+        """M_t through the read port (one word per cycle, data one cycle after the address)."""
+        words = []
+        for addr in range(self.p.depth):
+            self.dut.rb_addr.value = addr
+            await RisingEdge(self.dut.clk)
+            await FallingEdge(self.dut.clk)
+            words.append(list(self.word_layout.from_bits(int(self.dut.rb_data.value))))
+        return influence_matrix(self.p, words, int(self.dut.row_valid.value))
+
+    async def step(self, index: int, case: dict, t: int, M: np.ndarray) -> np.ndarray:
+        self.start(case, t)
+        done_cycle, done = await self.done.take()
+        cycles = done_cycle - self.step_src.sent_cycles[-1] + 1
+        s = case["steps"][t]
+        rows, sources = int(np.sum(s["rows"])), len(s["sources"])
+        predicted = influence_cycles(self.p, rows, sources)
+        self.check_cycles(case, t, cycles, predicted, done.stalls)
+        got = await self.read_back()
+        M = fx.influence_step(
+            M,
+            _array(s["decay"]),
+            _array(s["sources"]),
+            _array(s["d_src"]),
+            _array(s["G_cols"]).reshape(self.p.n, -1),
+            _array(s["Mbar"]),
+            _array(s["rows"], bool),
+            self.p.fp,
+        )
+        self.scoreboard.compare(case["name"], t, "M[k, q] (unit = k * P + q)", self.corrupt(index, t, M.copy()), got)
+        self.records.append(
+            {
+                "case": case["name"],
+                "step": t,
+                "cycles": cycles,
+                "predicted": predicted,
+                "stalls": done.stalls,
+                "rows": rows,
+                "sources": sources,
+                "lane_macs": influence_lane_macs(self.p, rows, sources),
+            }
+        )
+        return M
+
+
+@cocotb.test()
+async def run_job(dut):
+    tb = InfluenceTB(dut)
+    await tb.reset()
+    for index, case in enumerate(tb.job["cases"]):
+        tb.configure(case)
+        M = np.zeros((tb.p.n, tb.p.columns), dtype=np.int64)
+        if case["reset_step"] is not None:  # run into the step, reset half-way, then replay from the start
+            for t in range(case["reset_step"]):
+                M = await tb.step(index, case, t, M)
+            tb.start(case, case["reset_step"])
+            await ClockCycles(dut.clk, 3 + tb.p.n)
+            tb.flush()
+            await tb.reset()
+            tb.flush()
+            tb.records = [r for r in tb.records if r["case"] != case["name"]]
+            M = np.zeros_like(M)
+        for t in range(len(case["steps"])):
+            M = await tb.step(index, case, t, M)
+    tb.finish()
