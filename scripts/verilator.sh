@@ -24,8 +24,14 @@ if ! have_pkgs "${build_deps[@]}"; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${build_deps[@]}" >/dev/null
 fi
 
+minimum=5.036  # cocotb 2.x builds its harness with nothing older
+version_ok() {  # "Verilator 5.048 2026-04-26 ..." -> is 5.048 >= minimum?
+    local v
+    v="$("$1" --version 2>/dev/null | awk '{print $2}')" || return 1
+    [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$minimum" "$v" | sort -V | head -n1)" = "$minimum" ]
+}
 existing="$(ls -d "$tools"/verilator-*/bin/verilator_bin 2>/dev/null | sort -V | tail -n1 || true)"
-if [ -n "$existing" ] && "$existing" --version >/dev/null 2>&1; then
+if [ -n "$existing" ] && version_ok "$existing"; then
     exit 0
 fi
 
@@ -52,4 +58,5 @@ cd "$dest"
 autoconf
 ./configure --quiet
 make -C src opt -j"$(nproc)" >/dev/null
+version_ok "$dest/bin/verilator_bin" || { echo "verilator.sh: built $("$dest/bin/verilator_bin" --version), need >= $minimum" >&2; exit 1; }
 "$dest/bin/verilator_bin" --version
