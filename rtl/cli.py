@@ -1,5 +1,5 @@
 """`python -m rtl`: Verilog for one accelerator block, with its parameters and fixed-point formats
-in a JSON file beside it, optionally linted with Verilator."""
+in a JSON file beside it, optionally linted with Verilator; synthesis and place-and-route reports."""
 
 from __future__ import annotations
 
@@ -42,6 +42,15 @@ def build_parser() -> Parser:
     v.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     v.add_argument("--lint", action="store_true", help="lint the result with verilator --lint-only -Wall")
     v.add_argument("--out", required=True, help="output folder")
+    s = sub.add_parser("synth", help="synthesis and place-and-route of one block (YoWASP Yosys and nextpnr)")
+    s.add_argument("--block", required=True, help="router, accumulate or influence")
+    s.add_argument("--device", required=True, help="ice40-up5k, ecp5-25k or ecp5-85k")
+    s.add_argument("--n", type=int, help="units (default 16, or the trace's)")
+    s.add_argument("--lanes", type=int, help="as for verilog")
+    s.add_argument("--columns", type=int, help="influence: compacted parameter columns P")
+    s.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
+    s.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
+    s.add_argument("--out", help="also copy the JSON report here")
     return parser
 
 
@@ -94,10 +103,25 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from rtl.synth import synthesize, table  # imports Amaranth
+
+    params = block_params(args)
+    summary = synthesize(args.block, params, args.device)
+    print(table(summary))
+    print(f"wrote {summary['work_dir']}/synth.json")
+    if args.out:
+        from golden.atomic import atomic_write_text
+
+        atomic_write_text(Path(args.out), json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"verilog": cmd_verilog}[args.command](args)
+        return {"verilog": cmd_verilog, "synth": cmd_synth}[args.command](args)
     except UserError as exc:
         print(f"rtl: error: {exc}", file=sys.stderr)
         return 2
