@@ -80,13 +80,34 @@ def block_params(block: str, trace: Trace, lanes: int):
     raise UserError(f"--block: got {block!r}; expected one of {', '.join(BLOCKS)}")
 
 
+def shared_influence(params: list[InfluenceParams]) -> InfluenceParams:
+    """One influence block that serves every trace: as many columns as the widest (narrower traces
+    leave the rest zero) and a decay term if any trace has one (a trace without gets decay 0, which
+    costs its term's cycles but changes no value). One build then runs every case."""
+    columns = max(p.columns for p in params)
+    lanes = max(p.lanes for p in params)
+    return InfluenceParams(n=params[0].n, columns=columns, lanes=lanes, decay=any(p.decay for p in params))
+
+
+def _fit_influence(steps: list[dict], p: InfluenceParams) -> list[dict]:
+    """Steps of a trace with fewer columns or no decay term, widened to the shared block."""
+    for s in steps:
+        s["Mbar"] = [row + [0] * (p.columns - len(row)) for row in s["Mbar"]]
+        if p.decay and s["decay"] is None:
+            s["decay"] = [0] * p.n
+    return steps
+
+
 def make_job(block: str, lanes: int, cases: list[CaseSpec]) -> dict[str, Any]:
-    """The job for one block over the cases; every case's trace must give the same block parameters."""
+    """The job for one block over the cases; every case's trace must give the same block parameters
+    (the influence update takes the widest: see shared_influence)."""
     traces = {c.trace: load_trace(c.trace) for c in cases}
     params = {path: block_params(block, t, lanes) for path, t in traces.items()}
     first = params[cases[0].trace]
-    if any(p != first for p in params.values()):
-        raise UserError("cases: every trace of one job must give the same block parameters (n, columns, cell)")
+    if block == "influence" and len({p.n for p in params.values()}) == 1:
+        first = shared_influence(list(params.values()))
+    elif any(p != first for p in params.values()):
+        raise UserError("cases: every trace of one job must have the same n (and lanes that fit)")
     job: dict[str, Any] = {
         "block": block,
         "params": {k: v for k, v in vars(first).items() if k != "fp"},
@@ -104,6 +125,8 @@ def make_job(block: str, lanes: int, cases: list[CaseSpec]) -> dict[str, Any]:
         if not 0 <= c.backpressure < 1:
             raise UserError(f"backpressure: {c.backpressure}, expected a probability in [0, 1)")
         steps = steps_of(trace, c.sample, first)
+        if block == "influence":
+            steps = _fit_influence(steps, first)
         if c.reset_step is not None and not 0 <= c.reset_step < len(steps):
             raise UserError(f"reset_step: {c.reset_step}, expected 0..{len(steps) - 1}")
         job["cases"].append(
