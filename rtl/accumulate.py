@@ -1,18 +1,21 @@
 """EventAccumulator: event-driven gate pre-activations of the EGRU (paper form, r * y inside V_z).
 
 The recurrent matrices are stored column-compressed: column j of a pass is a run of weight words,
-each of L entries {row, gate, weight, valid}, holding only the unmasked weights, so masked weights
-take no cycles and a silent unit's column is never read. The column table holds each column's
+each of L entries {slot, gate, weight, valid}, holding only the unmasked weights, so masked weights
+take no cycles and a silent unit's column is never read. The accumulators are banked by lane: lane i
+owns rows k = i (mod L) (slot k // L), so each lane updates only its own registers and no two lanes
+ever meet; a column costs as many words as its fullest lane has weights. The column table holds each column's
 (start word, word count). Both are written through the `load` stream before use
 (rtl.transactions.accumulate_load packs a network's masked weights).
 
 Schedule of one step (golden.fixedpoint.accumulate_gates gives the arithmetic):
-    init    take the input parts W_g x + b_g (fp.pre) into the accumulators, scaled to their frac
+    init    take the input parts W_g x + b_g (fp.pre) into the accumulators, scaled to their frac,
+            plus half an output LSB (so the final round half up is a shift)
     pass 1  for each event (j, y_j) of the `events` stream, in arrival order: read column j of
-            [V_u; V_r], one word per cycle; the L lanes add weight * y_j to acc_u / acc_r [row];
+            [V_u; V_r], one word per cycle; lane i adds weight * y_j to acc_u / acc_r [slot L + i];
             the events are kept in a buffer; the stream's end-of-step marker ends the pass
     pass 2  for each buffered event: r_j = sigmoid table[round(acc_r[j])], ry_j = round(r_j y_j),
-            then column j of V_z, one word per cycle, adding weight * ry_j to acc_z[row]
+            then column j of V_z, one word per cycle, adding weight * ry_j to acc_z
     out     the pre-activations, rounded and saturated once (fp.pre), on the `pre` stream
 Each event costs 1 cycle plus max(words, 1) per pass (rtl.cycles.accumulate_cycles).
 """
@@ -24,7 +27,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixedpoint import bits_for, sigmoid_table
-from rtl.arith import round_saturate
+from rtl.arith import round_saturate, saturate
 from rtl.layouts import event_layout
 from rtl.params import AccumulateParams
 
@@ -33,7 +36,7 @@ GATE_CODES = {"u": 0, "r": 1, "z": 2}
 
 def weight_entry_layout(p: AccumulateParams) -> data.StructLayout:
     return data.StructLayout(
-        {"row": unsigned(p.index_bits), "gate": unsigned(2), "weight": signed(p.fp.weight.width), "valid": 1}
+        {"slot": unsigned(p.slot_bits), "gate": unsigned(2), "weight": signed(p.fp.weight.width), "valid": 1}
     )
 
 
@@ -84,7 +87,9 @@ class EventAccumulator(wiring.Component):
 
         shift = fp.weight.frac + fp.state.frac - fp.pre.frac
         acc_shape = signed(fp.forward_acc_width(n))
-        acc = {g: Array([Signal(acc_shape, name=f"acc_{g}{k}") for k in range(n)]) for g in "urz"}
+        # acc[g][k] for row k; lane i reaches its rows through bank[g][i][slot] (k = slot L + i)
+        acc = {g: [Signal(acc_shape, name=f"acc_{g}{k}") for k in range(n)] for g in "urz"}
+        bank = {g: [Array(acc[g][lane::L]) for lane in range(L)] for g in "urz"}
         buf_index = Array([Signal(p.index_bits, name=f"ev_index{i}") for i in range(n)])
         buf_value = Array([Signal(signed(fp.state.width), name=f"ev_value{i}") for i in range(n)])
         n_events = Signal(bits_for(n + 1))
@@ -98,19 +103,24 @@ class EventAccumulator(wiring.Component):
         m.d.comb += [word_rd.addr.eq(next_word), word_rd.en.eq(1), col_rd.en.eq(1), table_rd.en.eq(1)]
         m.d.sync += mac.eq(issue)
 
-        # Multiply-accumulate: each lane adds weight * operand to acc[gate][row] (one lane per
-        # (gate, row) within a word, so lanes never collide).
+        # Multiply-accumulate: lane i adds weight * operand to its own bank's register of the slot.
         with m.If(mac):
             for lane in range(L):
                 entry = word_rd.data[lane]
+                product = Signal(signed(fp.weight.width + fp.state.width), name=f"product{lane}")
+                m.d.comb += product.eq(entry.weight * operand)
                 with m.If(entry.valid):
                     for g, code in GATE_CODES.items():
                         with m.If(entry.gate == code):
-                            m.d.sync += acc[g][entry.row].eq(acc[g][entry.row] + entry.weight * operand)
+                            target = bank[g][lane][entry.slot]
+                            m.d.sync += target.eq(target + product)
 
+        # The accumulators start at input << shift plus half an output LSB, so rounding half up is
+        # a plain shift here (floor((x + 2^(s-1)) / 2^s) either way) and costs no adder per unit.
+        half = (1 << (shift - 1)) if shift else 0
         for g in "urz":
             for k in range(n):
-                m.d.comb += self.pre.payload[g][k].eq(round_saturate(acc[g][k], shift, fp.pre))
+                m.d.comb += self.pre.payload[g][k].eq(saturate(acc[g][k] >> shift, fp.pre))
 
         # The loader writes either memory while the block is idle.
         ld = self.load.payload
@@ -129,7 +139,7 @@ class EventAccumulator(wiring.Component):
                 with m.If(self.init.valid):
                     for g in "urz":
                         for k in range(n):
-                            m.d.sync += acc[g][k].eq(self.init.payload[g][k] << shift)
+                            m.d.sync += acc[g][k].eq((self.init.payload[g][k] << shift) + half)
                     m.d.sync += [n_events.eq(0), cursor.eq(0), second.eq(0)]
                     m.next = "EVENT"
             with m.State("EVENT"):
@@ -152,7 +162,7 @@ class EventAccumulator(wiring.Component):
                             m.next = "START"
                 with m.Else():  # pass 2: the next buffered event, its r from the sigmoid table
                     j = buf_index[cursor]
-                    pre_r = round_saturate(acc["r"][j], shift, fp.pre)
+                    pre_r = saturate(Array(acc["r"])[j] >> shift, fp.pre)
                     m.d.comb += [col_rd.addr.eq(n + j), table_rd.addr.eq(pre_r[fp.pre.width - fp.lut_bits :])]
                     with m.If(cursor == n_events):
                         m.next = "OUT"

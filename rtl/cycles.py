@@ -5,7 +5,6 @@ cycles measured in simulation on every test trace."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from rtl.params import AccumulateParams, InfluenceParams, RouterParams
@@ -38,11 +37,12 @@ def router_cycles(p: RouterParams, nonzero: Sequence[bool]) -> int:
 
 
 def accumulate_cycles(
-    p: AccumulateParams, events: Sequence[int], entries_pass1: Sequence[int], entries_pass2: Sequence[int]
+    p: AccumulateParams, events: Sequence[int], words_pass1: Sequence[int], words_pass2: Sequence[int]
 ) -> int:
     """EventAccumulator, one step: 1 init + per event (1 + max(words of its pass-1 column, 1))
     + 1 end marker + [when there were events: per event (1 + max(words of its pass-2 column, 1)) + 1]
-    + 1 out. words = ceil(entries / L); entries_pass*[j]: non-zero weights of column j per pass."""
-    words1 = sum(1 + max(math.ceil(entries_pass1[j] / p.lanes), 1) for j in events)
-    words2 = sum(1 + max(math.ceil(entries_pass2[j] / p.lanes), 1) for j in events)
-    return 1 + words1 + 1 + ((words2 + 1) if len(events) else 0) + 1
+    + 1 out. words_pass*[j]: words of column j (rtl.transactions.accumulate_words: the most
+    non-zero weights any lane holds in the column, lane i holding rows k = i mod L)."""
+    cost1 = sum(1 + max(words_pass1[j], 1) for j in events)
+    cost2 = sum(1 + max(words_pass2[j], 1) for j in events)
+    return 1 + cost1 + 1 + ((cost2 + 1) if len(events) else 0) + 1

@@ -43,16 +43,21 @@ class AccumulateParams:
 
     def __post_init__(self) -> None:
         _check_int("n", self.n, 1, MAX_UNITS)
-        _check_int("lanes", self.lanes, 1, 2 * self.n, " (a pass-1 column holds at most 2n weights)")
+        _check_int("lanes", self.lanes, 1, self.n, " (at most one lane per unit)")
+
+    @property
+    def slots(self) -> int:
+        """Accumulator registers per lane and gate: lane i holds rows k = i (mod lanes)."""
+        return math.ceil(self.n / self.lanes)
 
     @property
     def words_pass1(self) -> int:
-        """Words of the largest pass-1 column (V_u and V_r, 2n weights)."""
-        return math.ceil(2 * self.n / self.lanes)
+        """Words of the largest pass-1 column (V_u and V_r: 2 entries per row of the fullest lane)."""
+        return 2 * self.slots
 
     @property
     def words_pass2(self) -> int:
-        return math.ceil(self.n / self.lanes)
+        return self.slots
 
     @property
     def weight_depth(self) -> int:
@@ -62,6 +67,10 @@ class AccumulateParams:
     @property
     def index_bits(self) -> int:
         return bits_for(self.n)
+
+    @property
+    def slot_bits(self) -> int:
+        return bits_for(self.slots)
 
 
 @dataclass(frozen=True)

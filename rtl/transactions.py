@@ -72,39 +72,50 @@ def influence_matrix(p: InfluenceParams, words: list[list[int]], row_valid: int)
     return np.where(valid[:, None], flat, 0)
 
 
-def accumulate_columns(
-    V: dict[str, np.ndarray],
-) -> tuple[list[list[tuple[int, int, int]]], list[list[tuple[int, int, int]]]]:
-    """Column-compressed entries (row, gate code, weight) of each column j: pass 1 holds V_u's then
-    V_r's non-zero weights, pass 2 V_z's. Zero (masked) weights are left out."""
+def accumulate_columns(V: dict[str, np.ndarray], lanes: int) -> tuple[list[list[list]], list[list[list]]]:
+    """Column-compressed weights, packed into words of `lanes` entries: lane i holds only rows
+    k = i (mod lanes), as entries (slot = k // lanes, gate code, weight), or None where a lane has
+    nothing left. Pass 1 holds V_u's and V_r's non-zero weights of each column, pass 2 V_z's; zero
+    (masked) weights are left out. Returns, per pass, per column j, its list of words."""
     codes = {"u": 0, "r": 1, "z": 2}
-
-    def column(gates: str, j: int) -> list[tuple[int, int, int]]:
-        return [(int(k), codes[g], int(V[g][k, j])) for g in gates for k in np.nonzero(V[g][:, j])[0]]
-
     n = V["u"].shape[0]
+
+    def column(gates: str, j: int) -> list[list]:
+        per_lane = [
+            [(k // lanes, codes[g], int(V[g][k, j])) for g in gates for k in range(lane, n, lanes) if V[g][k, j] != 0]
+            for lane in range(lanes)
+        ]
+        depth = max(len(entries) for entries in per_lane)
+        return [[entries[w] if w < len(entries) else None for entries in per_lane] for w in range(depth)]
+
     return [column("ur", j) for j in range(n)], [column("z", j) for j in range(n)]
 
 
+def accumulate_words(p: AccumulateParams, V: dict[str, np.ndarray]) -> tuple[list[int], list[int]]:
+    """Words per column and pass (what rtl.cycles.accumulate_cycles counts)."""
+    pass1, pass2 = accumulate_columns(V, p.lanes)
+    return [len(c) for c in pass1], [len(c) for c in pass2]
+
+
 def accumulate_load(p: AccumulateParams, V: dict[str, np.ndarray]) -> list[dict]:
-    """Load transactions for EventAccumulator: the weight words (L entries each, padded with
+    """Load transactions for EventAccumulator: the weight words (accumulate_columns; empty lanes
     valid = 0), then the column table entries (start word, word count) at pass * n + j."""
     for g in "urz":
         if V[g].shape != (p.n, p.n):
             raise UserError(f"V_{g}: shape {V[g].shape}, expected ({p.n}, {p.n})")
         if np.abs(V[g]).max(initial=0) > -p.fp.weight.min:
             raise UserError(f"V_{g}: values exceed the weight format {p.fp.weight}")
-    empty = {"row": 0, "gate": 0, "weight": 0, "valid": 0}
+    empty = {"slot": 0, "gate": 0, "weight": 0, "valid": 0}
     loads, table, addr = [], [], 0
-    for columns in accumulate_columns(V):
-        for entries in columns:
-            start = addr
-            for w in range(0, len(entries), p.lanes):
-                chunk = [{"row": r, "gate": g, "weight": v, "valid": 1} for r, g, v in entries[w : w + p.lanes]]
-                chunk += [empty] * (p.lanes - len(chunk))
-                loads.append({"columns": 0, "addr": addr, "word": chunk, "column": {"start": 0, "count": 0}})
+    for columns in accumulate_columns(V, p.lanes):
+        for words in columns:
+            table.append({"start": addr, "count": len(words)})
+            for word in words:
+                entries = [
+                    empty if e is None else {"slot": e[0], "gate": e[1], "weight": e[2], "valid": 1} for e in word
+                ]
+                loads.append({"columns": 0, "addr": addr, "word": entries, "column": {"start": 0, "count": 0}})
                 addr += 1
-            table.append({"start": start, "count": addr - start})
     blank = [empty] * p.lanes
     loads += [{"columns": 1, "addr": i, "word": blank, "column": entry} for i, entry in enumerate(table)]
     return loads

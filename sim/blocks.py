@@ -26,7 +26,7 @@ from golden.hw_stimulus import (
 from golden.trace import Trace, load_trace
 from rtl.cycles import accumulate_cycles, influence_cycles, influence_lane_macs, router_cycles
 from rtl.params import AccumulateParams, InfluenceParams, RouterParams
-from rtl.transactions import accumulate_columns
+from rtl.transactions import accumulate_words
 
 
 class MismatchError(UserError):
@@ -74,7 +74,7 @@ def accumulate_tally(trace: Trace, samples: int, lanes: int) -> Tally:
 
     p = AccumulateParams(n=trace.config.n, lanes=lanes)
     V = recurrent_weights(trace, p.fp)
-    pass1, pass2 = (list(map(len, cols)) for cols in accumulate_columns(V))
+    pass1, pass2 = accumulate_words(p, V)
     tally = Tally()
     for b in range(samples):
         steps = [quantize_forward(s, p.fp) for s in forward_steps(trace, b)]

@@ -15,7 +15,7 @@ from golden import fixedpoint as fx
 from rtl.accumulate import EventAccumulator
 from rtl.cycles import accumulate_cycles
 from rtl.params import AccumulateParams
-from rtl.transactions import accumulate_columns, accumulate_load
+from rtl.transactions import accumulate_load, accumulate_words
 from sim.streams import StreamSink, StreamSource
 from sim.tb_common import TB
 
@@ -41,8 +41,7 @@ class AccumulateTB(TB):
         while not self.load.idle_now():
             await ClockCycles(self.dut.clk, 1)
         await ClockCycles(self.dut.clk, 1)
-        pass1, pass2 = accumulate_columns(self.V)
-        self.entries = ([len(c) for c in pass1], [len(c) for c in pass2])
+        self.words = accumulate_words(self.p, self.V)
 
     def configure(self, case: dict) -> None:
         self.rng.seed(case["seed"])
@@ -68,7 +67,7 @@ class AccumulateTB(TB):
         s = case["steps"][t]
         y = np.asarray(s["y"], dtype=np.int64)
         events = [int(j) for j in np.nonzero(y)[0]]
-        predicted = accumulate_cycles(self.p, events, *self.entries)
+        predicted = accumulate_cycles(self.p, events, *self.words)
         self.check_cycles(case, t, cycles, predicted)
         ref = fx.accumulate_gates(y, self.V, {g: np.asarray(v) for g, v in s["inputs"].items()}, self.p.fp)
         want = np.stack([ref.u, ref.r, ref.z])

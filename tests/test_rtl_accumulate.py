@@ -12,20 +12,20 @@ from golden.hw_stimulus import forward_steps, quantize_forward, recurrent_weight
 from rtl.cycles import accumulate_cycles
 from rtl.params import AccumulateParams
 from rtl.simulation import simulate_accumulate
-from rtl.transactions import accumulate_columns
+from rtl.transactions import accumulate_words
 from tests.rtl_traces import SPIRAL, trace_for
 
 
 def check(p: AccumulateParams, V, steps, seed=0, idle=0.0):
     got = [(r.output, r.cycles) for r in simulate_accumulate(p, V, steps, seed, idle)]
-    pass1, pass2 = accumulate_columns(V)
+    pass1, pass2 = accumulate_words(p, V)
     for t, ((y, inputs), (pre, cycles)) in enumerate(zip(steps, got)):
         ref = fx.accumulate_gates(y, V, inputs, p.fp)
         for g in "urz":
             assert np.array_equal(pre[g], getattr(ref, g)), f"step {t} gate {g}"
         if not idle:
             events = list(np.nonzero(y)[0])
-            want = accumulate_cycles(p, events, [len(c) for c in pass1], [len(c) for c in pass2])
+            want = accumulate_cycles(p, events, pass1, pass2)
             assert cycles == want, f"step {t}: {cycles} cycles, cycle function {want}"
 
 
