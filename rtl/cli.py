@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from golden.errors import UserError
+from golden.fixedpoint import FixedPointConfig, Fmt
 from rtl.params import AccumulateParams, InfluenceParams, RouterParams
 
 
@@ -40,6 +42,7 @@ def build_parser() -> Parser:
     )
     v.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     v.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
+    _format_option(v)
     v.add_argument("--lint", action="store_true", help="lint the result with verilator --lint-only -Wall")
     v.add_argument("--out", required=True, help="output folder")
     s = sub.add_parser("synth", help="synthesis and place-and-route of one block (YoWASP Yosys and nextpnr)")
@@ -50,8 +53,45 @@ def build_parser() -> Parser:
     s.add_argument("--columns", type=int, help="influence: compacted parameter columns P")
     s.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     s.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
+    _format_option(s)
     s.add_argument("--out", help="also copy the JSON report here")
     return parser
+
+
+def _format_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        metavar="SIGNAL=WIDTH,FRAC",
+        help="override a fixed-point format, e.g. influence=20,14 or lut_bits=8 (repeatable; "
+        "signals: " + ", ".join(f.name for f in fields(FixedPointConfig)) + ")",
+    )
+
+
+def fixed_point(options: list[str]) -> FixedPointConfig:
+    """FixedPointConfig with the --format overrides applied (errors name the option and the value)."""
+    known = {f.name for f in fields(FixedPointConfig)}
+    changes: dict = {}
+    for option in options:
+        name, _, value = option.partition("=")
+        if name not in known:
+            raise UserError(
+                f"--format: unknown signal {name!r} in {option!r}; expected one of {', '.join(sorted(known))}"
+            )
+        try:
+            parts = [int(v) for v in value.split(",")]
+        except ValueError:
+            parts = []
+        if name == "lut_bits":
+            if len(parts) != 1:
+                raise UserError(f"--format: {option!r}; expected lut_bits=<bits>")
+            changes[name] = parts[0]
+        else:
+            if len(parts) != 2:
+                raise UserError(f"--format: {option!r}; expected {name}=<width>,<frac>")
+            changes[name] = Fmt(*parts)
+    return FixedPointConfig(**changes)
 
 
 def trace_meta(path: str) -> dict:
@@ -80,14 +120,16 @@ def block_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | 
         columns = columns if columns is not None else meta["p_kept"]
         decay = meta["cell"] != "trnn"
     n = 16 if n is None else n
+    fp = fixed_point(args.format)
     if args.block == "router":
-        return RouterParams(n=n, lanes=1 if args.lanes is None else args.lanes)
+        return RouterParams(n=n, lanes=1 if args.lanes is None else args.lanes, fp=fp)
     if args.block == "accumulate":
-        return AccumulateParams(n=n, lanes=1 if args.lanes is None else args.lanes)
+        return AccumulateParams(n=n, lanes=1 if args.lanes is None else args.lanes, fp=fp)
     if args.block == "influence":
         if columns is None:
             columns = 3 * n * 2 + 3 * n * n + 3 * n + n  # EGRU: W (n_in = 2), V, b, theta
-        return InfluenceParams(n=n, columns=columns, lanes=4 if args.lanes is None else args.lanes, decay=decay)
+        lanes = 4 if args.lanes is None else args.lanes
+        return InfluenceParams(n=n, columns=columns, lanes=lanes, decay=decay, fp=fp)
     raise UserError(f"--block: got {args.block!r}; expected router, accumulate or influence")
 
 

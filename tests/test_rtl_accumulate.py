@@ -71,3 +71,16 @@ def test_saturation_matches_reference():
     check(AccumulateParams(n=n, lanes=2), V, steps)
     ref = fx.accumulate_gates(y, V, steps[0][1])
     assert np.any((ref.u == fx.DEFAULT.pre.max) | (ref.u == fx.DEFAULT.pre.min))
+
+
+def test_other_formats_stay_bit_exact():
+    fp = fx.FixedPointConfig(
+        state=fx.Fmt(12, 8), weight=fx.Fmt(12, 9), pre=fx.Fmt(14, 9), gate=fx.Fmt(12, 10), lut_bits=8
+    )
+    rng = np.random.default_rng(4)
+    n = 6
+    V = {g: rng.integers(-(1 << 10), 1 << 10, (n, n)) for g in "urz"}
+    steps = [
+        (rng.integers(-(1 << 10), 1 << 10, n) * (rng.random(n) < 0.6), {g: rng.integers(-500, 500, n) for g in "urz"})
+    ]
+    check(AccumulateParams(n=n, lanes=2, fp=fp), V, steps * 3)

@@ -99,3 +99,10 @@ def test_saturation_matches_reference():
     got = check(p, steps)
     fmt = p.fp.influence
     assert any(np.any((M == fmt.max) | (M == fmt.min)) for M, _, _ in got)
+
+
+def test_other_formats_stay_bit_exact():
+    """The block takes its widths from the fixed-point config: narrower words, same agreement."""
+    fp = fx.FixedPointConfig(influence=fx.Fmt(20, 14), coef=fx.Fmt(16, 12), deriv=fx.Fmt(16, 12))
+    p = InfluenceParams(n=5, columns=11, lanes=3, decay=True, fp=fp)
+    check(p, random_steps(p, 4, np.random.default_rng(11), scale=0.6))

@@ -81,9 +81,22 @@ def test_cli_writes_and_lints(tmp_path, capsys):
     assert "clean" in capsys.readouterr().out
 
 
+def test_cli_format_overrides(tmp_path):
+    argv = ["verilog", "--block", "influence", "--n", "4", "--columns", "10", "--lanes", "2"]
+    assert main([*argv, "--format", "influence=20,14", "--format", "coef=16,12", "--out", str(tmp_path), "--lint"]) == 0
+    desc = json.loads((tmp_path / "egru_influence_update.json").read_text())
+    assert desc["fixed_point"]["influence"] == {"width": 20, "frac": 14}
+    assert desc["fixed_point"]["coef"] == {"width": 16, "frac": 12}
+    rb = next(p for p in desc["ports"] if p["name"] == "rb_data")
+    assert rb["width"] == 2 * 20  # two lanes of Q(20,14)
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [
+        (["--block", "router", "--format", "stat=16,11"], "--format: unknown signal 'stat'"),
+        (["--block", "router", "--format", "state=16"], "expected state=<width>,<frac>"),
+        (["--block", "router", "--format", "state=16,16"], "state: frac 16"),
         (["--block", "router", "--n", "-2"], "n: got -2"),
         (["--block", "dsp"], "--block: got 'dsp'"),
         (["--block", "influence", "--n", "4", "--lanes", "99"], "lanes: got 99"),
