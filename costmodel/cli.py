@@ -165,6 +165,7 @@ def evaluate_point(method: str, n, p, T, alpha, beta, omega, hw: HardwareSetting
 def _workload_comparison(args, wl: dict[str, Any]) -> dict[str, Any]:
     """The paper's reported numbers beside Table 1 and our exact EGRU accounting at those densities."""
     from costmodel.exact import expected_counts
+    from costmodel.rtl_cycles import expected_influence_cycles
 
     n, T = int(args.n), int(args.T)
     exact = expected_counts("egru", n, int(wl["n_in"]), T, args.alpha, args.beta, args.omega)
@@ -182,6 +183,11 @@ def _workload_comparison(args, wl: dict[str, Any]) -> dict[str, Any]:
         "table1_rtrl_both_influence_ratio": float(t1.influence_term / (n * n * args.p)),
         "exact_egru_influence_ratio": sparse / dense,
         "exact_egru_sparse_influence_macs_per_step": sparse,
+        "rtl_influence_cycles_per_step": expected_influence_cycles(
+            "egru", n, int(wl["n_in"]), T, args.beta, args.omega, int(args.lanes)
+        ),
+        "rtl_lanes": int(args.lanes),
+        "rtl_clock_mhz": float(args.clock_mhz),
     }
 
 
@@ -214,6 +220,11 @@ def _print_workload(w: dict[str, Any]) -> None:
     print(
         f"  sparse/dense influence ops: Table 1 rtrl-both {w['table1_rtrl_both_influence_ratio']:.4f}; "
         f"exact EGRU accounting {w['exact_egru_influence_ratio']:.4f} (the EGRU's leak keeps every row of M)"
+    )
+    cycles = w["rtl_influence_cycles_per_step"]
+    print(
+        f"  RTL influence update (rtl.cycles, {w['rtl_lanes']} MAC lanes): {cycles:.4g} cycles/step, "
+        f"{cycles / w['rtl_clock_mhz']:.4g} us/step at {w['rtl_clock_mhz']:g} MHz"
     )
 
 

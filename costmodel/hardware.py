@@ -10,9 +10,10 @@ For one method at design points (arrays broadcast together):
                       and write the new influence entries (2 x Table 1's influence memory); BPTT writes
                       and reads back n state words and reads p weights and updates p gradient
                       words (2 n + 2 p)
-    cycles / step     ceil(time_per_step / lanes): one MAC per lane per cycle, no stalls. Once RTL
-                      blocks export cycle functions (DESIGN.md contract 3) their functions replace
-                      this for the work they cover.
+    cycles / step     ceil(time_per_step / lanes): one MAC per lane per cycle, no stalls, for
+                      Table 1's abstract methods. The RTL influence update's own cycle function
+                      (rtl.cycles, DESIGN.md contract 3) gives the cycles of the exact EGRU engine:
+                      costmodel.rtl_cycles, reported by `eval --workload`.
     latency           cycles / clock
     energy / step     time_per_step x E_mac + traffic x E_access + static power x latency, with
                       E_mac = E_mult + E_add of the MAC type and E_access per 64-bit access of the
