@@ -21,13 +21,9 @@ from costmodel.hardware import (
 )
 from costmodel.table1 import METHODS, table1
 from costmodel.workloads import workload, workloads
+from golden.cli_support import Parser, run_cli
 
 EVAL_FIELDS = ("memory", "memory_state", "memory_influence", "time_per_step", "forward_term", "influence_term")
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(message)
 
 
 def build_parser() -> Parser:
@@ -287,20 +283,15 @@ def cmd_calibration(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        commands = {
-            "eval": cmd_eval,
-            "sweep": cmd_sweep,
-            "validate": cmd_validate,
-            "bench": cmd_bench,
-            "workloads": cmd_workloads,
-            "calibration": cmd_calibration,
-        }
-        return commands[args.command](args)
-    except UserError as exc:
-        print(f"costmodel: error: {exc}", file=sys.stderr)
-        return 2
+    commands = {
+        "eval": cmd_eval,
+        "sweep": cmd_sweep,
+        "validate": cmd_validate,
+        "bench": cmd_bench,
+        "workloads": cmd_workloads,
+        "calibration": cmd_calibration,
+    }
+    return run_cli("costmodel", build_parser(), commands, argv)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The cost model's user-error type (kept free of torch so that `costmodel eval` starts fast)."""
+"""The cost model's user-error type: the project's one (golden.errors, which imports nothing heavy),
+so errors raised by the RTL parameters the cost model uses are reported the same way."""
 
+from golden.errors import UserError
 
-class UserError(ValueError):
-    """A problem with the user's input; the CLI prints it on one line and exits with status 2."""
+__all__ = ["UserError"]

@@ -17,6 +17,7 @@ from golden.bench import markdown, run_bench
 from golden.bptt import bptt_gradients
 from golden.cells import make_cell
 from golden.checkpoint import load_checkpoint
+from golden.cli_support import Parser, run_cli
 from golden.config import CELLS, DTYPES, RESETS, CellConfig
 from golden.errors import UserError
 from golden.figures import load_run, plot_fig3
@@ -27,13 +28,6 @@ from golden.train import ALGOS, TrainConfig, train
 
 CELL_KEYS = ("cell", "reset", "n", "n_in", "gamma", "epsilon", "omega")
 DEFAULTS = {k: CellConfig.__dataclass_fields__[k].default for k in CELL_KEYS}  # one source: CellConfig
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit status 2."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(message)
 
 
 def _positive_int(name: str, value: int) -> int:
@@ -278,13 +272,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        commands = {"trace": cmd_trace, "demo": cmd_demo, "train": cmd_train, "fig3": cmd_fig3, "bench": cmd_bench}
-        return commands[args.command](args)
-    except UserError as exc:
-        print(f"golden: error: {exc}", file=sys.stderr)
-        return 2
+    commands = {"trace": cmd_trace, "demo": cmd_demo, "train": cmd_train, "fig3": cmd_fig3, "bench": cmd_bench}
+    return run_cli("golden", build_parser(), commands, argv)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,10 @@ from typing import Sequence
 
 import numpy as np
 
+from golden.cli_support import Parser, run_cli
 from golden.errors import UserError
 from golden.fixedpoint import FixedPointConfig, Fmt
 from rtl.params import AccumulateParams, InfluenceParams, RouterParams
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(message)
 
 
 def build_parser() -> Parser:
@@ -161,12 +157,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        return {"verilog": cmd_verilog, "synth": cmd_synth}[args.command](args)
-    except UserError as exc:
-        print(f"rtl: error: {exc}", file=sys.stderr)
-        return 2
+    commands = {"verilog": cmd_verilog, "synth": cmd_synth}
+    return run_cli("rtl", build_parser(), commands, argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from golden.errors import UserError
 from golden.fixedpoint import DEFAULT, FixedPointConfig, bits_for
 
-MAX_UNITS = 1024
+MAX_UNITS = 1 << 16  # a sanity bound; the cost model evaluates large networks with these too
 
 
 def _check_int(name: str, value: object, low: int, high: int, why: str = "") -> None:
@@ -86,7 +86,7 @@ class InfluenceParams:
 
     def __post_init__(self) -> None:
         _check_int("n", self.n, 1, MAX_UNITS)
-        _check_int("columns", self.columns, 1, 1 << 20)
+        _check_int("columns", self.columns, 1, 1 << 40)
         _check_int("lanes", self.lanes, 1, self.columns, " (at most one lane per column)")
         if not isinstance(self.decay, bool):
             raise UserError(f"decay: got {self.decay!r}; expected True or False")

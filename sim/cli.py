@@ -9,12 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from golden.atomic import atomic_write_text
-from golden.errors import UserError
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(message)
+from golden.cli_support import Parser, run_cli
 
 
 def build_parser() -> Parser:
@@ -91,12 +86,8 @@ def cmd_blocks(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        return {"blocks": cmd_blocks, "run": cmd_run, "bench": cmd_bench}[args.command](args)
-    except UserError as exc:
-        print(f"sim: error: {exc}", file=sys.stderr)
-        return 2
+    commands = {"blocks": cmd_blocks, "run": cmd_run, "bench": cmd_bench}
+    return run_cli("sim", build_parser(), commands, argv)
 
 
 if __name__ == "__main__":
