@@ -18,8 +18,8 @@ def _check_int(name: str, value: object, low: int, high: int, why: str = "") -> 
 
 
 @dataclass(frozen=True)
-class RouterParams:
-    """EventRouter: n units, `lanes` event streams (lane l serves units l, l + lanes, ...)."""
+class _UnitsAndLanes:
+    """n units served by `lanes` lanes, at most one lane per unit."""
 
     n: int
     lanes: int = 1
@@ -28,22 +28,19 @@ class RouterParams:
     def __post_init__(self) -> None:
         _check_int("n", self.n, 1, MAX_UNITS)
         _check_int("lanes", self.lanes, 1, self.n, " (at most one lane per unit)")
+
+
+@dataclass(frozen=True)
+class RouterParams(_UnitsAndLanes):
+    """EventRouter: n units, `lanes` event streams (lane l serves units l, l + lanes, ...)."""
 
     def lane_units(self, lane: int) -> range:
         return range(lane, self.n, self.lanes)
 
 
 @dataclass(frozen=True)
-class AccumulateParams:
-    """EventAccumulator: n units; weight words of `lanes` entries (one multiplier per lane)."""
-
-    n: int
-    lanes: int = 1
-    fp: FixedPointConfig = field(default=DEFAULT)
-
-    def __post_init__(self) -> None:
-        _check_int("n", self.n, 1, MAX_UNITS)
-        _check_int("lanes", self.lanes, 1, self.n, " (at most one lane per unit)")
+class AccumulateParams(_UnitsAndLanes):
+    """EventAccumulator: n units; `lanes` multipliers, lane i owning rows k = i (mod lanes)."""
 
     @property
     def slots(self) -> int:

@@ -36,14 +36,23 @@ class CycleCounter:
             self.cycle += 1
 
 
-class StreamSource:
-    """Drives `<name>__valid/__payload` from a queue of payload values (dicts or lists)."""
+class _StreamPort:
+    """The three flattened signals of stream `name`, its payload layout, the cycle counter and the
+    random source of idle / not-ready cycles."""
 
-    def __init__(self, dut, name: str, layout: data.Layout, counter: CycleCounter, rng: random.Random, idle=0.0):
+    def __init__(self, dut, name: str, layout: data.Layout, counter: CycleCounter, rng: random.Random):
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
-        self.layout, self.counter, self.rng, self.idle = layout, counter, rng, idle
+        self.layout, self.counter, self.rng = layout, counter, rng
+
+
+class StreamSource(_StreamPort):
+    """Drives `<name>__valid/__payload` from a queue of payload values (dicts or lists)."""
+
+    def __init__(self, dut, name: str, layout: data.Layout, counter: CycleCounter, rng: random.Random, idle=0.0):
+        super().__init__(dut, name, layout, counter, rng)
+        self.idle = idle
         self.queue: deque = deque()
         self.sent_cycles: list[int] = []
         self.valid.value = 0
@@ -73,14 +82,12 @@ class StreamSource:
                 self.sent_cycles.append(self.counter.cycle + 1)
 
 
-class StreamSink:
+class StreamSink(_StreamPort):
     """Takes payloads from `<name>__valid/__payload`, driving `__ready` low on random cycles."""
 
     def __init__(self, dut, name: str, layout: data.Layout, counter: CycleCounter, rng: random.Random, stall=0.0):
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.payload = getattr(dut, f"{name}__payload")
-        self.layout, self.counter, self.rng, self.stall = layout, counter, rng, stall
+        super().__init__(dut, name, layout, counter, rng)
+        self.stall = stall
         self.received: deque = deque()  # (cycle, payload view)
         self.enabled = True
         self.ready.value = 0

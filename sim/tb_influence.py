@@ -24,6 +24,19 @@ def _array(x, dtype=np.int64):
     return None if x is None else np.asarray(x, dtype=dtype)
 
 
+def step_inputs(s: dict, n: int) -> tuple:
+    """(decay, sources, d_src, G_cols, Mbar, rows) of a job step as arrays, in influence_step's order."""
+    G_cols = _array(s["G_cols"]).reshape(n, -1)
+    return (
+        _array(s["decay"]),
+        _array(s["sources"]),
+        _array(s["d_src"]),
+        G_cols,
+        _array(s["Mbar"]),
+        _array(s["rows"], bool),
+    )
+
+
 class InfluenceTB(TB):
     def __init__(self, dut):
         super().__init__(dut)
@@ -50,17 +63,7 @@ class InfluenceTB(TB):
         self.done.clear()
 
     def transactions(self, case: dict, t: int):
-        s = case["steps"][t]
-        return influence_transactions(
-            self.p,
-            _array(s["decay"]),
-            _array(s["sources"]),
-            _array(s["d_src"]),
-            _array(s["G_cols"]).reshape(self.p.n, -1),
-            _array(s["Mbar"]),
-            _array(s["rows"], bool),
-            first=(t == 0),
-        )
+        return influence_transactions(self.p, *step_inputs(case["steps"][t], self.p.n), first=(t == 0))
 
     def start(self, case: dict, t: int) -> None:
         tx = self.transactions(case, t)
@@ -89,16 +92,7 @@ class InfluenceTB(TB):
         predicted = influence_cycles(self.p, rows, sources)
         self.check_cycles(case, t, cycles, predicted, done.stalls)
         got = await self.read_back()
-        M = fx.influence_step(
-            M,
-            _array(s["decay"]),
-            _array(s["sources"]),
-            _array(s["d_src"]),
-            _array(s["G_cols"]).reshape(self.p.n, -1),
-            _array(s["Mbar"]),
-            _array(s["rows"], bool),
-            self.p.fp,
-        )
+        M = fx.influence_step(M, *step_inputs(s, self.p.n), self.p.fp)
         self.scoreboard.compare(case["name"], t, "M[k, q] (unit = k * P + q)", self.corrupt(index, t, M.copy()), got)
         self.records.append(
             {
