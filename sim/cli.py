@@ -43,6 +43,10 @@ def build_parser() -> Parser:
     return parser
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.run import describe, run_block, write_calibration, write_json
 
@@ -55,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         tuple(args.seeds),
         args.backpressure,
         args.waves,
+        progress=_say,
     )
     write_json(report, Path(args.out))
     calibration = write_calibration(report, Path(args.calibration))
@@ -66,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from sim.run import bench, bench_markdown, write_json
 
-    report = bench(args.trace, args.lanes, tuple(args.seeds))
+    report = bench(args.trace, args.lanes, tuple(args.seeds), progress=_say)
     out = Path(args.out)
     write_json(report, out / "throughput.json")
     atomic_write_text(out / "throughput.md", bench_markdown(report))

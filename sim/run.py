@@ -8,7 +8,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
@@ -40,6 +40,7 @@ def run_block(
     seeds: tuple[int, ...] = (0,),
     backpressure: float = 0.0,
     waves: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Run the testbench over the trace's samples and seeds; returns the report (see `summary`)."""
     if block not in BLOCKS:
@@ -57,7 +58,7 @@ def run_block(
     cases = [CaseSpec(trace, b, seed, backpressure) for b in range(used) for seed in seeds]
     job = make_job(block, lanes, cases)
     name = f"{block}-{simulator}-{Path(trace).stem}-L{lanes}"
-    return summary(job, run_job(job, simulator, name, waves=waves), trace)
+    return summary(job, run_job(job, simulator, name, waves=waves, progress=progress), trace)
 
 
 def summary(job: dict[str, Any], result: dict[str, Any], trace: str) -> dict[str, Any]:
@@ -153,7 +154,9 @@ def write_json(data: Any, path: Path) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def bench(trace: str, lanes: int, seeds: tuple[int, ...]) -> dict[str, Any]:
+def bench(
+    trace: str, lanes: int, seeds: tuple[int, ...], progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
     """Simulated cycles per second of every block's testbench on Icarus and on Verilator, same job
     (builds excluded: the testbench times itself inside the simulator)."""
     rows = []
@@ -161,7 +164,7 @@ def bench(trace: str, lanes: int, seeds: tuple[int, ...]) -> dict[str, Any]:
         if block == "accumulate" and load_trace(trace).config.cell != "egru":
             continue
         for simulator in SIMULATORS:
-            r = run_block(block, simulator, trace, lanes, seeds=seeds)
+            r = run_block(block, simulator, trace, lanes, seeds=seeds, progress=progress)
             if not r["passed"]:
                 raise UserError(f"bench: {block} failed on {simulator}: {r['first_mismatch'] or r['cycle_errors']}")
             rows.append(

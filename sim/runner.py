@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from golden.errors import UserError
 from rtl.params import AccumulateParams, InfluenceParams, RouterParams
@@ -84,13 +84,24 @@ def build(block: str, params: dict[str, Any], simulator: str, waves: bool = Fals
     return runner, build_dir, module
 
 
-def run_job(job: dict[str, Any], simulator: str, name: str, waves: bool = False, keep_waves_on_failure: bool = True):
-    """Run the job's testbench; returns the testbench's result dict with `passed` and `run_dir`."""
+def run_job(
+    job: dict[str, Any],
+    simulator: str,
+    name: str,
+    waves: bool = False,
+    keep_waves_on_failure: bool = True,
+    progress: Callable[[str], None] = lambda _: None,
+):
+    """Run the job's testbench; returns the testbench's result dict with `passed` and `run_dir`.
+    progress gets a line before the build and before the run (both can take a while)."""
     from cocotb_tools.runner import get_results
 
     block = job["block"]
+    progress(f"{simulator}: building {block} (once per parameters; Verilator takes up to a minute)")
     runner, build_dir, module = build(block, job["params"], simulator, waves)
     run_dir = OUT / ("waves" if waves else "runs") / name
+    steps = sum(len(c["steps"]) for c in job["cases"])
+    progress(f"{simulator}: running {len(job['cases'])} case(s), {steps} steps; log in {run_dir / 'sim.log'}")
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
@@ -125,6 +136,7 @@ def run_job(job: dict[str, Any], simulator: str, name: str, waves: bool = False,
     result = json.loads(result_path.read_text())
     result.update({"passed": tests > 0 and failed == 0, "run_dir": str(run_dir), "simulator": simulator})
     if not result["passed"] and not waves and keep_waves_on_failure:
-        rerun = run_job(job, simulator, name, waves=True, keep_waves_on_failure=False)
+        progress("the run failed: repeating it with waveforms")
+        rerun = run_job(job, simulator, name, waves=True, keep_waves_on_failure=False, progress=progress)
         result["waves_dir"] = rerun["run_dir"]
     return result
