@@ -51,6 +51,16 @@ def build_parser() -> Parser:
     s.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(s)
     s.add_argument("--out", help="also copy the JSON report here")
+    w = sub.add_parser("sweep", help="resources over n and lanes (Yosys), a fitted model with held-back error, a plot")
+    w.add_argument("--blocks", nargs="+", default=["router", "accumulate", "influence"], help="default: all three")
+    w.add_argument("--devices", nargs="+", default=["ice40-up5k", "ecp5-85k"], help="default: ice40-up5k ecp5-85k")
+    w.add_argument("--n", type=int, nargs="+", default=[4, 8, 12, 16], help="units (default 4 8 12 16)")
+    w.add_argument("--lanes", type=int, nargs="+", default=[1, 2, 4], help="lanes (default 1 2 4)")
+    w.add_argument(
+        "--hold-out-n", type=int, nargs="+", default=[12], dest="hold_out_n", help="n held back (default 12)"
+    )
+    w.add_argument("--out", required=True, help="folder: resources.csv (resumable), fit.json, resources.png")
+    w.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -156,8 +166,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rtl.synth_sweep import fit, plot, run_sweep, write_fit  # imports Amaranth
+
+    out = Path(args.out)
+    rows = run_sweep(args.blocks, args.devices, args.n, args.lanes, out, progress=not args.no_progress)
+    fits = fit(rows, args.hold_out_n)
+    write_fit(fits, out / "fit.json")
+    plot(rows, fits, out / "resources.png")
+    for block, devices in fits.items():
+        for device, resources in devices.items():
+            errs = ", ".join(f"{r} max {m['max_error']:.1%}" for r, m in resources.items())
+            print(f"{block} on {device}: model error on held-back points: {errs}")
+    print(f"wrote {out}/resources.csv, fit.json and resources.png ({len(rows)} points)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"verilog": cmd_verilog, "synth": cmd_synth}
+    commands = {"verilog": cmd_verilog, "synth": cmd_synth, "sweep": cmd_sweep}
     return run_cli("rtl", build_parser(), commands, argv)
 
 

