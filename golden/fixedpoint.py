@@ -22,6 +22,7 @@ table `sigmoid_table`) and InfluenceUpdate (`influence_step`). Their docstrings 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, fields
 
@@ -164,6 +165,7 @@ def route_events(y: np.ndarray, lanes: int) -> list[list[tuple[int, int]]]:
 # EventAccumulator (EGRU gate pre-activations, paper form r * y inside V_z)
 
 
+@functools.lru_cache(maxsize=8)
 def sigmoid_table(cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
     """Sigmoid table in cfg.gate, indexed by the top lut_bits of a pre-activation p (in cfg.pre):
     entry i (two's complement index) holds to_fixed(sigmoid((i + 1/2) 2^s lsb_pre)), s = pre.width - lut_bits,
@@ -172,7 +174,9 @@ def sigmoid_table(cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
     index = np.arange(1 << cfg.lut_bits)
     signed = np.where(index >= 1 << (cfg.lut_bits - 1), index - (1 << cfg.lut_bits), index)
     centre = (signed + 0.5) * 2.0**shift * cfg.pre.lsb
-    return to_fixed("sigmoid table", 1.0 / (1.0 + np.exp(-centre)), cfg.gate)
+    table = to_fixed("sigmoid table", 1.0 / (1.0 + np.exp(-centre)), cfg.gate)
+    table.setflags(write=False)  # shared by every call (cached per format)
+    return table
 
 
 def sigmoid_lookup(pre: np.ndarray, cfg: FixedPointConfig = DEFAULT) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from golden.cli_support import Parser, run_cli
 from golden.errors import UserError
 from golden.fixedpoint import FixedPointConfig, Fmt
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams, make_params
 
 
 def build_parser() -> Parser:
@@ -126,17 +126,7 @@ def block_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | 
         columns = columns if columns is not None else meta["p_kept"]
         decay = meta["cell"] != "trnn"
     n = 16 if n is None else n
-    fp = fixed_point(args.format)
-    if args.block == "router":
-        return RouterParams(n=n, lanes=1 if args.lanes is None else args.lanes, fp=fp)
-    if args.block == "accumulate":
-        return AccumulateParams(n=n, lanes=1 if args.lanes is None else args.lanes, fp=fp)
-    if args.block == "influence":
-        if columns is None:
-            columns = 3 * n * 2 + 3 * n * n + 3 * n + n  # EGRU: W (n_in = 2), V, b, theta
-        lanes = 4 if args.lanes is None else args.lanes
-        return InfluenceParams(n=n, columns=columns, lanes=lanes, decay=decay, fp=fp)
-    raise UserError(f"--block: got {args.block!r}; expected router, accumulate or influence")
+    return make_params(args.block, n, args.lanes, columns, decay, fixed_point(args.format))
 
 
 def cmd_verilog(args: argparse.Namespace) -> int:

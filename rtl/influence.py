@@ -137,8 +137,10 @@ class InfluenceUpdate(wiring.Component):
         m.d.comb += issue_addr.eq(Mux(busy, issue_src * C + chunk, self.rb_addr))
         for i in range(2):
             m.d.comb += [rd[i].addr.eq(issue_addr), rd[i].en.eq(~stall)]
+        m_word = Signal(self.word)  # M_{t-1} as read: the issued word while busy, readback when idle
+        m.d.comb += m_word.eq(Mux(bank, rd[1].data, rd[0].data))
         m.d.comb += [
-            self.rb_data.eq(Mux(bank, rd[1].data, rd[0].data)),
+            self.rb_data.eq(m_word),
             self.row_valid.eq(valid[bank]),
             self.busy.eq(busy),
             coef_rd.addr.eq(Cat(term[: p.term_bits], row)),
@@ -146,8 +148,6 @@ class InfluenceUpdate(wiring.Component):
         ]
 
         # --- stage B: multiply-accumulate, hand the finished word to stage C ----------------------
-        m_word = Signal(self.word)
-        m.d.comb += m_word.eq(Mux(bank, rd[1].data, rd[0].data))
         with m.If(~stall):
             m.d.sync += c_valid.eq(b_valid & b_last)
             with m.If(b_valid):

@@ -107,3 +107,31 @@ class InfluenceParams:
     def term_bits(self) -> int:
         """Address bits of a term within a row of the coefficient memory (stride 2^term_bits)."""
         return bits_for(self.max_terms)
+
+
+BLOCK_PARAMS = {"router": RouterParams, "accumulate": AccumulateParams, "influence": InfluenceParams}
+DEFAULT_LANES = {"router": 1, "accumulate": 1, "influence": 4}
+
+
+def egru_columns(n: int, n_in: int = 2) -> int:
+    """P of an EGRU with every parameter kept: W (3 n n_in), V (3 n^2), b (3 n), theta (n)."""
+    return 3 * n * n_in + 3 * n * n + 3 * n + n
+
+
+def make_params(
+    block: str,
+    n: int,
+    lanes: int | None = None,
+    columns: int | None = None,
+    decay: bool = True,
+    fp: FixedPointConfig = DEFAULT,
+) -> RouterParams | AccumulateParams | InfluenceParams:
+    """The named block's parameters; lanes default per block, columns (influence only) to the EGRU's
+    P at n_in = 2 with nothing masked."""
+    if block not in BLOCK_PARAMS:
+        raise UserError(f"--block: got {block!r}; expected one of {', '.join(BLOCK_PARAMS)}")
+    lanes = DEFAULT_LANES[block] if lanes is None else lanes
+    if block == "influence":
+        columns = egru_columns(n) if columns is None else columns
+        return InfluenceParams(n=n, columns=columns, lanes=lanes, decay=decay, fp=fp)
+    return BLOCK_PARAMS[block](n=n, lanes=lanes, fp=fp)

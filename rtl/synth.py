@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In
 
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
+from rtl.accumulate import column_layout, weight_entry_layout
 from rtl.verilog import BLOCKS, write_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,22 +210,18 @@ def memories(block: str, params) -> list[dict[str, Any]]:
             ("coefs", "coefficients decay_k and G[k, l] d_l of the step", params.n << params.term_bits, fp.coef.width),
         ]
     elif block == "accumulate":
-        entry = params.index_bits + 2 + fp.weight.width + 1
+        entry = weight_entry_layout(params).size
         mems = [
             ("words", "column-compressed V_u, V_r, V_z", params.weight_depth, params.lanes * entry),
-            ("columns", "column table (start, count)", 2 * params.n, 0),
+            ("columns", "column table (start, count)", 2 * params.n, column_layout(params).size),
             ("sigmoid", "sigmoid table", 1 << fp.lut_bits, fp.gate.width),
         ]
     else:
         mems = []
-    out = []
-    for name, holds, depth, width in mems:
-        if name == "columns":
-            from rtl.accumulate import column_layout
-
-            width = column_layout(params).size
-        out.append({"name": name, "holds": holds, "depth": depth, "width": width, "bits": depth * width})
-    return out
+    return [
+        {"name": name, "holds": holds, "depth": depth, "width": width, "bits": depth * width}
+        for name, holds, depth, width in mems
+    ]
 
 
 def table(summary: dict[str, Any]) -> str:

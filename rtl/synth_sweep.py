@@ -24,27 +24,12 @@ from tqdm import tqdm  # noqa: E402
 
 from golden.atomic import atomic_path, atomic_write_text  # noqa: E402
 from golden.errors import UserError  # noqa: E402
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams  # noqa: E402
+from rtl.params import BLOCK_PARAMS, make_params  # noqa: E402
 from rtl.synth import DEVICES, block_resources  # noqa: E402
 
 FIELDS = ("block", "device", "n", "lanes", "columns", "luts", "ffs", "carry", "bram", "dsp")
 FITTED = ("luts", "ffs")
 FEATURES = ("1", "n", "L", "n*L")
-
-
-def egru_columns(n: int, n_in: int = 2) -> int:
-    """P of an EGRU with every parameter kept: W (3 n n_in), V (3 n^2), b (3 n), theta (n)."""
-    return 3 * n * n_in + 3 * n * n + 3 * n + n
-
-
-def point_params(block: str, n: int, lanes: int):
-    if block == "router":
-        return RouterParams(n=n, lanes=lanes)
-    if block == "accumulate":
-        return AccumulateParams(n=n, lanes=lanes)
-    if block == "influence":
-        return InfluenceParams(n=n, columns=egru_columns(n), lanes=lanes)
-    raise UserError(f"--blocks: got {block!r}; expected router, accumulate or influence")
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -66,6 +51,9 @@ def run_sweep(
     blocks: list[str], devices: list[str], ns: list[int], lanes: list[int], out: Path, progress: bool = True
 ) -> list[dict[str, Any]]:
     """Synthesise every missing (block, device, n, lanes) point; returns all rows of the CSV."""
+    unknown = [b for b in blocks if b not in BLOCK_PARAMS]
+    if unknown:
+        raise UserError(f"--blocks: got {', '.join(unknown)}; expected some of {', '.join(BLOCK_PARAMS)}")
     for device in devices:
         if device not in DEVICES:
             raise UserError(f"--devices: got {device!r}; expected some of {', '.join(DEVICES)}")
@@ -78,7 +66,7 @@ def run_sweep(
         (b, d, n, L) for b in blocks for d in devices for n in ns for L in lanes if L <= n and (b, d, n, L) not in done
     ]
     for block, device, n, L in tqdm(todo, desc="synthesis", disable=not progress):
-        params = point_params(block, n, L)
+        params = make_params(block, n, L)
         res, _ = block_resources(block, params, device, progress=lambda _: None)
         rows.append(
             {

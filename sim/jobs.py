@@ -16,9 +16,9 @@ from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from golden.hw_stimulus import forward_steps, influence_steps, quantize_forward, quantize_influence, recurrent_weights
 from golden.trace import Trace, load_trace
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.params import BLOCK_PARAMS, AccumulateParams, InfluenceParams, RouterParams, make_params
 
-BLOCKS = ("router", "accumulate", "influence")
+BLOCKS = tuple(BLOCK_PARAMS)
 SIMULATORS = ("icarus", "verilator")
 
 
@@ -67,17 +67,14 @@ def _influence_steps(trace: Trace, sample: int, p: InfluenceParams) -> list[dict
 
 
 def block_params(block: str, trace: Trace, lanes: int):
+    """The block sized for the trace (lanes capped at what fits)."""
     cfg = trace.config
-    if block == "router":
-        return RouterParams(n=cfg.n, lanes=min(lanes, cfg.n))
-    if block == "accumulate":
-        if cfg.cell != "egru":
-            raise UserError(f"--block accumulate: trace cell {cfg.cell!r}; the gate accumulation is the EGRU's")
-        return AccumulateParams(n=cfg.n, lanes=lanes)
+    if block == "accumulate" and cfg.cell != "egru":
+        raise UserError(f"--block accumulate: trace cell {cfg.cell!r}; the gate accumulation is the EGRU's")
     if block == "influence":
         P = trace.params().p_kept
-        return InfluenceParams(n=cfg.n, columns=P, lanes=min(lanes, P), decay=cfg.cell != "trnn")
-    raise UserError(f"--block: got {block!r}; expected one of {', '.join(BLOCKS)}")
+        return make_params(block, cfg.n, min(lanes, P), columns=P, decay=cfg.cell != "trnn")
+    return make_params(block, cfg.n, lanes if block == "accumulate" else min(lanes, cfg.n))
 
 
 def shared_influence(params: list[InfluenceParams]) -> InfluenceParams:

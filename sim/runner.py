@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from golden.errors import UserError
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.params import BLOCK_PARAMS
 from rtl.toolchain import verilator_env
 from sim.jobs import SIMULATORS, write_job
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out" / "sim"
-PARAMS = {"router": RouterParams, "accumulate": AccumulateParams, "influence": InfluenceParams}
 TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale; cocotb's Clock needs one
 
 
@@ -46,7 +45,7 @@ def build(block: str, params: dict[str, Any], simulator: str, waves: bool = Fals
     from rtl.verilog import BLOCKS, LINT_WAIVERS, write_block
 
     _prepare(simulator)
-    p = PARAMS[block](**params)
+    p = BLOCK_PARAMS[block](**params)
     key = hashlib.sha256(json.dumps([block, params, simulator, waves], sort_keys=True).encode()).hexdigest()[:10]
     module = BLOCKS[block][2]
     build_dir = OUT / "build" / simulator / f"{module}-{key}"

@@ -18,6 +18,7 @@ from golden.trace import Trace, load_trace, make_trace
 
 DATA = Path(__file__).parent / "data"
 SPIRAL = "spiral_egru_n8_w0.5"
+SPIRAL_PATH = f"tests/data/{SPIRAL}.npz"  # as the CLIs take it, from the repository root
 
 
 @lru_cache(maxsize=None)

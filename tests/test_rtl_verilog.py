@@ -13,6 +13,7 @@ from golden.fixedpoint import DEFAULT
 from rtl.cli import main
 from rtl.params import AccumulateParams, InfluenceParams, RouterParams
 from rtl.verilog import lint, write_block
+from tests.rtl_traces import SPIRAL_PATH
 
 CASES = [
     ("router", RouterParams(n=16, lanes=4)),
@@ -71,7 +72,7 @@ def test_invalid_parameters_are_named(make, message):
 
 
 def test_cli_writes_and_lints(tmp_path, capsys):
-    trace = "tests/data/spiral_egru_n8_w0.5.npz"
+    trace = SPIRAL_PATH
     assert (
         main(["verilog", "--block", "influence", "--trace", trace, "--lanes", "4", "--out", str(tmp_path), "--lint"])
         == 0

@@ -12,19 +12,18 @@ from golden.trace import load_trace
 from rtl.cycles import influence_cycles, router_cycles
 from rtl.params import InfluenceParams, RouterParams
 from sim.cli import main
-
-SPIRAL = "tests/data/spiral_egru_n8_w0.5.npz"
+from tests.rtl_traces import SPIRAL_PATH
 
 
 def test_blocks_report_matches_cycle_functions(tmp_path):
     out = tmp_path / "report"
-    argv = ["blocks", SPIRAL, "--samples", "1", "--lanes", "4", "--out", str(out), "--no-progress"]
+    argv = ["blocks", SPIRAL_PATH, "--samples", "1", "--lanes", "4", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     rows = {r["block"]: r for r in json.loads((out / "blocks.json").read_text())["rows"]}
     assert set(rows) == {"router", "accumulate", "influence"}
     assert all(r["bit_exact"] and r["cycles_equal"] and r["steps"] == 10 for r in rows.values())
 
-    trace = load_trace(SPIRAL)
+    trace = load_trace(SPIRAL_PATH)
     steps = influence_steps(trace, 0)
     p = InfluenceParams(n=8, columns=trace.params().p_kept, lanes=4)
     cycles = sum(influence_cycles(p, int(s.rows.sum()), len(s.sources)) for s in steps)
@@ -38,9 +37,9 @@ def test_blocks_report_matches_cycle_functions(tmp_path):
 
 
 def test_blocks_bad_options(tmp_path, capsys):
-    assert main(["blocks", SPIRAL, "--blocks", "fft", "--out", str(tmp_path)]) == 2
+    assert main(["blocks", SPIRAL_PATH, "--blocks", "fft", "--out", str(tmp_path)]) == 2
     assert "--blocks: unknown fft" in capsys.readouterr().err
-    assert main(["blocks", SPIRAL, "--lanes", "0", "--out", str(tmp_path)]) == 2
+    assert main(["blocks", SPIRAL_PATH, "--lanes", "0", "--out", str(tmp_path)]) == 2
     assert "--lanes" in capsys.readouterr().err
     assert main(["blocks", "nope.npz", "--out", str(tmp_path)]) == 2
     assert "nope.npz" in capsys.readouterr().err

@@ -15,19 +15,18 @@ from golden.trace import load_trace
 from rtl.cycles import router_cycles
 from rtl.params import RouterParams
 from sim.cli import main
-
-SPIRAL = "tests/data/spiral_egru_n8_w0.5.npz"
+from tests.rtl_traces import SPIRAL_PATH
 
 
 def test_run_router_on_icarus(tmp_path, capsys):
     report, calib = tmp_path / "r.json", tmp_path / "cal"
-    argv = ["run", "--block", "router", "--sim", "icarus", "--trace", SPIRAL, "--lanes", "2", "--samples", "2"]
+    argv = ["run", "--block", "router", "--sim", "icarus", "--trace", SPIRAL_PATH, "--lanes", "2", "--samples", "2"]
     assert main([*argv, "--out", str(report), "--calibration", str(calib)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("PASS: router on icarus") and "events per cycle" in out
     data = json.loads(report.read_text())
     assert data["passed"] and data["steps"] == 20 and data["cycles"] == data["cycle_function"]
-    y = load_trace(SPIRAL).arrays["y"][:, :2]
+    y = load_trace(SPIRAL_PATH).arrays["y"][:, :2]
     events = int(np.count_nonzero(y))
     assert data["events_per_cycle"] == pytest.approx(events / data["cycles"])
     p = RouterParams(n=8, lanes=2)
@@ -45,7 +44,7 @@ def test_run_exits_1_with_the_first_mismatch(tmp_path, monkeypatch, capsys):
     failing = {
         "block": "router",
         "simulator": "icarus",
-        "trace": SPIRAL,
+        "trace": SPIRAL_PATH,
         "params": {"n": 8, "lanes": 1},
         "passed": False,
         "first_mismatch": "case: first mismatch at step 2, lane 0 events (index, value) unit 1: expected 5, got 4",
@@ -58,7 +57,7 @@ def test_run_exits_1_with_the_first_mismatch(tmp_path, monkeypatch, capsys):
         "events_per_cycle": 1 / 3,
     }
     monkeypatch.setattr(sim.run, "run_block", lambda *a, **k: failing)
-    argv = ["run", "--block", "router", "--sim", "icarus", "--trace", SPIRAL]
+    argv = ["run", "--block", "router", "--sim", "icarus", "--trace", SPIRAL_PATH]
     assert main([*argv, "--out", str(tmp_path / "r.json"), "--calibration", str(tmp_path / "c")]) == 1
     out = capsys.readouterr().out
     assert (
@@ -78,7 +77,7 @@ def test_run_exits_1_with_the_first_mismatch(tmp_path, monkeypatch, capsys):
 )
 def test_run_bad_options_exit_2(argv, message, tmp_path, capsys):
     if "--trace" not in argv:
-        argv = [*argv, "--trace", SPIRAL]
+        argv = [*argv, "--trace", SPIRAL_PATH]
     assert main(["run", *argv, "--out", str(tmp_path / "r.json")]) == 2
     assert message in capsys.readouterr().err
 

@@ -12,7 +12,7 @@ import pytest
 from sim.jobs import SIMULATORS, CaseSpec, make_job
 from sim.runner import run_job
 from sim.scoreboard import Scoreboard
-from tests.rtl_traces import SPIRAL, trace_for
+from tests.rtl_traces import SPIRAL_PATH, trace_for
 
 RANDOM = ("egru_w0.0_e1.0", "egru_w0.8_e0.1", "trnn_w0.0_e1.0")
 LANES = {"router": 3, "accumulate": 4, "influence": 8}
@@ -21,7 +21,7 @@ LANES = {"router": 3, "accumulate": 4, "influence": 8}
 @pytest.fixture(scope="session")
 def traces(tmp_path_factory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("traces")
-    paths = {"spiral": f"tests/data/{SPIRAL}.npz"}
+    paths = {"spiral": SPIRAL_PATH}
     for name in RANDOM:
         path = folder / f"{name}.npz"
         trace_for(name).save(path)
