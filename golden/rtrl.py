@@ -134,6 +134,7 @@ class DenseInfluence:
         self.params = params
         cfg = params.config
         self.M = torch.zeros(batch, cfg.n, params.p_total, dtype=cfg.torch_dtype)
+        self._next = torch.empty_like(self.M)  # J M_{t-1} is written here, then the two swap
         self.plan = ImmediatePlan(params, compact=False)
         self.masked = torch.nonzero(~params.flat_mask).flatten()
 
@@ -144,7 +145,8 @@ class DenseInfluence:
         J = lin.G * lin.src[:, None, :]
         if lin.decay is not None:
             J = J + torch.diag_embed(lin.decay)
-        self.M = torch.bmm(J, self.M)
+        torch.bmm(J, self.M, out=self._next)
+        self.M, self._next = self._next, self.M
         formed = self.plan.add(self.M, lin)
         if self.masked.numel():
             self.M[:, :, self.masked] = 0
@@ -194,6 +196,17 @@ class SparseInfluence:
         self.scale = torch.ones(batch, cfg.n, dtype=cfg.torch_dtype)
         self.known = torch.zeros(batch, cfg.n, dtype=torch.bool)  # rows of M that may be non-zero
         self.plan = ImmediatePlan(params, compact=True)
+        self._rows = self.M.new_empty(0, self.p_kept)  # workspace of gathered source rows, grown on demand
+
+    def _gather_rows(self, flat_rows: torch.Tensor) -> torch.Tensor:
+        """Copies of the rows M[flat_rows] (flat over batch and unit) in a workspace kept across steps:
+        a fresh tensor of tens of MB each step costs more in page faults than the copy itself."""
+        count = flat_rows.numel()
+        if count > self._rows.shape[0]:
+            self._rows = self.M.new_empty(max(count, self._rows.shape[0] * 3 // 2), self.p_kept)
+        out = self._rows[:count]
+        torch.index_select(self.M.view(-1, self.p_kept), 0, flat_rows, out=out)
+        return out
 
     def update(self, lin: Linearization) -> dict[str, torch.Tensor]:
         """Per sample, rows R += J[R, S] M_{t-1}[S] for the sources S (d_{t-1} != 0 and held); rows
@@ -209,7 +222,7 @@ class SparseInfluence:
         n_sources, n_rows = sources.sum(-1), rows_mask.sum(-1)
         src_b, src_l = torch.nonzero(sources, as_tuple=True)
         counts = n_sources.tolist()
-        source_rows = self.M[src_b, src_l].split(counts)  # old rows M_{t-1}[S], one gather for the batch
+        source_rows = self._gather_rows(src_b * n + src_l).split(counts)  # old rows M_{t-1}[S]
         rescale = torch.zeros(B, dtype=torch.int64)
         if lin.decay is None:  # threshold RNN: every row is written afresh
             self.M.zero_()
