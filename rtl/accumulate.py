@@ -46,31 +46,34 @@ def column_layout(p: AccumulateParams) -> data.StructLayout:
     )
 
 
+def accumulate_signature(p: AccumulateParams) -> wiring.Signature:
+    """EventAccumulator's ports (also what the self-test packs its ROM words for)."""
+    gates = data.StructLayout({g: data.ArrayLayout(signed(p.fp.pre.width), p.n) for g in "urz"})
+    load = data.StructLayout(
+        {
+            "columns": 1,  # 0: word memory, 1: column table (address pass * n + j)
+            "addr": unsigned(bits_for(max(p.weight_depth, 2 * p.n))),
+            "word": data.ArrayLayout(weight_entry_layout(p), p.lanes),
+            "column": column_layout(p),
+        }
+    )
+    return wiring.Signature(
+        {
+            "load": In(stream.Signature(load)),
+            "init": In(stream.Signature(gates)),
+            "events": In(stream.Signature(event_layout(p.n, p.fp))),
+            "pre": Out(stream.Signature(gates)),
+            "busy": Out(1),
+        }
+    )
+
+
 class EventAccumulator(wiring.Component):
     def __init__(self, params: AccumulateParams):
         self.p = params
-        fp = params.fp
-        n = params.n
         self.word = data.ArrayLayout(weight_entry_layout(params), params.lanes)
         self.column = column_layout(params)
-        gates = data.StructLayout({g: data.ArrayLayout(signed(fp.pre.width), n) for g in "urz"})
-        load = data.StructLayout(
-            {
-                "columns": 1,  # 0: word memory, 1: column table (address pass * n + j)
-                "addr": unsigned(bits_for(max(params.weight_depth, 2 * n))),
-                "word": self.word,
-                "column": self.column,
-            }
-        )
-        super().__init__(
-            {
-                "load": In(stream.Signature(load)),
-                "init": In(stream.Signature(gates)),
-                "events": In(stream.Signature(event_layout(n, fp))),
-                "pre": Out(stream.Signature(gates)),
-                "busy": Out(1),
-            }
-        )
+        super().__init__(accumulate_signature(params))
 
     def elaborate(self, platform):
         p, fp = self.p, self.p.fp

@@ -1,5 +1,6 @@
 """`python -m rtl`: Verilog for one accelerator block, with its parameters and fixed-point formats
-in a JSON file beside it, optionally linted with Verilator; synthesis and place-and-route reports."""
+in a JSON file beside it, optionally linted with Verilator; synthesis and place-and-route reports;
+the golden self-test top in simulation and as a board bitstream."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from golden.cli_support import Parser, run_cli
 from golden.errors import UserError
 from golden.fixedpoint import FixedPointConfig, Fmt
 from rtl.params import AccumulateParams, InfluenceParams, RouterParams, make_params
+
+SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
 
 
 def build_parser() -> Parser:
@@ -61,6 +64,34 @@ def build_parser() -> Parser:
     )
     w.add_argument("--out", required=True, help="folder: resources.csv (resumable), fit.json, resources.png")
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for name, what in (
+        ("selftest", "run the golden self-test top in Amaranth's simulator (pass/fail and its UART report)"),
+        ("build", "bitstream of the golden self-test for a board (amaranth-boards, YoWASP)"),
+    ):
+        b = sub.add_parser(name, help=what)
+        if name == "build":
+            b.add_argument("--board", required=True, help="icebreaker or ulx3s-85f")
+        b.add_argument("--trace", required=True, help="golden trace (.npz) whose sample the blocks replay")
+        b.add_argument("--blocks", nargs="+", default=list(SELFTEST_LANES), help="default: router accumulate influence")
+        b.add_argument("--sample", type=int, default=0, help="trace sample (default 0)")
+        b.add_argument("--steps", type=int, help="replay the first STEPS steps (default: all)")
+        b.add_argument(
+            "--lanes",
+            action="append",
+            default=[],
+            metavar="BLOCK=L",
+            help="lanes of a block (repeatable; default "
+            + ", ".join(f"{k}={v}" for k, v in SELFTEST_LANES.items())
+            + ")",
+        )
+        if name == "selftest":
+            b.add_argument(
+                "--corrupt",
+                metavar="BLOCK:STREAM:INDEX",
+                help="flip the low bit of one expected word (e.g. influence:readback:5): the test must fail",
+            )
+        else:
+            b.add_argument("--out", help="build folder (default out/build/BOARD)")
     return parser
 
 
@@ -172,8 +203,67 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selftest(args: argparse.Namespace):
+    """The self-test top for the options (imports torch and Amaranth)."""
+    from golden.trace import load_trace
+    from rtl.selftest import SelfTest, block_vectors
+
+    lanes = dict(SELFTEST_LANES)
+    for option in args.lanes:
+        block, _, value = option.partition("=")
+        if block not in lanes or not value.isdigit():
+            raise UserError(f"--lanes: {option!r}; expected BLOCK=L with BLOCK one of {', '.join(lanes)}")
+        lanes[block] = int(value)
+    unknown = [b for b in args.blocks if b not in SELFTEST_LANES]
+    if unknown:
+        raise UserError(f"--blocks: unknown block {unknown[0]!r}; expected some of {', '.join(SELFTEST_LANES)}")
+    trace = load_trace(args.trace)
+    vectors = [block_vectors(b, trace, args.sample, lanes[b], args.steps) for b in args.blocks]
+    if getattr(args, "corrupt", None):
+        from rtl.selftest import corrupt
+
+        corrupt(vectors, args.corrupt)
+    return SelfTest(vectors)
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from rtl.simulation import simulate_selftest
+
+    test = _selftest(args)
+    print(f"simulating the self-test: {', '.join(args.blocks)}, {test.checked_words} output words to compare")
+    result = simulate_selftest(test)
+    print(f"{result.report.strip()}   ({result.cycles} cycles)")
+    return 0 if result.passed else 1
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from golden.atomic import atomic_write_text
+    from rtl.boards import build
+
+    test = _selftest(args)
+    out = Path(args.out or f"out/build/{args.board}")
+    report = build(args.board, test, out)
+    report.update(
+        trace=args.trace, sample=args.sample, steps=args.steps, blocks=args.blocks, checked_words=test.checked_words
+    )
+    atomic_write_text(out / "build.json", json.dumps(report, indent=2) + "\n")
+    fmax = "-" if report["fmax_mhz"] is None else f"{report['fmax_mhz']:.1f} MHz"
+    print(f"wrote {report['bitstream']} ({report['bitstream_bytes']} bytes), Fmax {fmax}; LEDs: {report['leds']}")
+    for cell, use in report["utilisation"].items():
+        if use["used"]:
+            print(f"  {cell}: {use['used']} / {use['available']}")
+    print(f"wrote {out / 'build.json'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"verilog": cmd_verilog, "synth": cmd_synth, "sweep": cmd_sweep}
+    commands = {
+        "verilog": cmd_verilog,
+        "synth": cmd_synth,
+        "sweep": cmd_sweep,
+        "selftest": cmd_selftest,
+        "build": cmd_build,
+    }
     return run_cli("rtl", build_parser(), commands, argv)
 
 

@@ -40,33 +40,37 @@ from rtl.arith import round_saturate
 from rtl.params import InfluenceParams
 
 
+def influence_signature(p: InfluenceParams) -> wiring.Signature:
+    """InfluenceUpdate's ports (also what the self-test packs its ROM words for)."""
+    fp, n = p.fp, p.n
+    word = data.ArrayLayout(signed(fp.influence.width), p.lanes)
+    step = data.StructLayout({"rows": unsigned(n), "terms": unsigned(bits_for(p.max_terms + 1)), "first": 1})
+    setup = data.StructLayout(
+        {"g": signed(fp.coef.width), "d": signed(fp.deriv.width), "src": unsigned(bits_for(n)), "decay": 1}
+    )
+    mbar = data.StructLayout(
+        {"row": unsigned(bits_for(n)), "chunk": unsigned(bits_for(p.chunks)), "values": word, "end": 1}
+    )
+    return wiring.Signature(
+        {
+            "step": In(stream.Signature(step)),
+            "setup": In(stream.Signature(setup)),
+            "mbar": In(stream.Signature(mbar)),
+            "done": Out(stream.Signature(data.StructLayout({"stalls": unsigned(32)}))),
+            "rb_addr": In(unsigned(bits_for(p.depth))),
+            "rb_data": Out(word),
+            "row_valid": Out(unsigned(n)),
+            "busy": Out(1),
+        }
+    )
+
+
 class InfluenceUpdate(wiring.Component):
     def __init__(self, params: InfluenceParams):
         self.p = params
-        fp = params.fp
-        n, L = params.n, params.lanes
-        self.word = data.ArrayLayout(signed(fp.influence.width), L)
-        self.step_layout = data.StructLayout(
-            {"rows": unsigned(n), "terms": unsigned(bits_for(params.max_terms + 1)), "first": 1}
-        )
-        self.setup_layout = data.StructLayout(
-            {"g": signed(fp.coef.width), "d": signed(fp.deriv.width), "src": unsigned(bits_for(n)), "decay": 1}
-        )
-        self.mbar_layout = data.StructLayout(
-            {"row": unsigned(bits_for(n)), "chunk": unsigned(bits_for(params.chunks)), "values": self.word, "end": 1}
-        )
-        super().__init__(
-            {
-                "step": In(stream.Signature(self.step_layout)),
-                "setup": In(stream.Signature(self.setup_layout)),
-                "mbar": In(stream.Signature(self.mbar_layout)),
-                "done": Out(stream.Signature(data.StructLayout({"stalls": unsigned(32)}))),
-                "rb_addr": In(unsigned(bits_for(params.depth))),
-                "rb_data": Out(self.word),
-                "row_valid": Out(unsigned(n)),
-                "busy": Out(1),
-            }
-        )
+        signature = influence_signature(params)
+        self.word = signature.members["rb_data"].shape
+        super().__init__(signature)
 
     def elaborate(self, platform):
         p, fp = self.p, self.p.fp

@@ -18,18 +18,22 @@ from rtl.layouts import event_layout
 from rtl.params import RouterParams
 
 
+def router_signature(params: RouterParams) -> wiring.Signature:
+    """EventRouter's ports (also what the self-test packs its ROM words for)."""
+    return wiring.Signature(
+        {
+            "y": In(stream.Signature(data.ArrayLayout(signed(params.fp.state.width), params.n))),
+            "events": Out(stream.Signature(event_layout(params.n, params.fp))).array(params.lanes),
+            "count": Out(unsigned(32)),
+            "busy": Out(1),
+        }
+    )
+
+
 class EventRouter(wiring.Component):
     def __init__(self, params: RouterParams):
         self.p = params
-        w = params.fp.state.width
-        super().__init__(
-            {
-                "y": In(stream.Signature(data.ArrayLayout(signed(w), params.n))),
-                "events": Out(stream.Signature(event_layout(params.n, params.fp))).array(params.lanes),
-                "count": Out(unsigned(32)),
-                "busy": Out(1),
-            }
-        )
+        super().__init__(router_signature(params))
 
     def elaborate(self, platform):
         p = self.p

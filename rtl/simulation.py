@@ -170,3 +170,52 @@ def simulate_influence(p: InfluenceParams, steps: list, seed: int = 0, idle: flo
     sim.add_testbench(main)
     sim.run()
     return out
+
+
+@dataclass
+class SelfTestResult:
+    passed: bool
+    errors: int
+    checked: int
+    cycles: int  # until done
+    report: str  # the UART line, decoded from the tx pin
+
+
+def simulate_selftest(test, divisor: int = 4, max_cycles: int = 2_000_000) -> SelfTestResult:
+    """Run the self-test top with its UART report (rtl.boards.SelfTestReport) until done, then decode
+    one report line from the tx pin: 8N1, sampled at the middle of each bit."""
+    from rtl.boards import SelfTestReport
+
+    top = SelfTestReport(test, divisor, repeat_bits=8)
+    sim = Simulator(top)
+    sim.add_clock(CLOCK)
+    result: dict = {}
+
+    async def bench(ctx):
+        cycles = 0
+        while not ctx.get(test.done):
+            await ctx.tick()
+            cycles += 1
+            if cycles > max_cycles:
+                raise AssertionError(f"self-test not done after {max_cycles} cycles")
+        result.update(cycles=cycles, passed=ctx.get(top.passed), errors=ctx.get(test.errors))
+        result["checked"] = ctx.get(test.checked)
+        line = ""
+        while not line.endswith("\n"):
+            while ctx.get(top.tx):  # wait for a start bit
+                await ctx.tick()
+            await ctx.tick().repeat(divisor + divisor // 2)  # to the middle of bit 0
+            byte = 0
+            for bit in range(8):
+                byte |= ctx.get(top.tx) << bit
+                await ctx.tick().repeat(divisor)
+            if not ctx.get(top.tx):
+                raise AssertionError("UART: stop bit is 0")
+            line += chr(byte)
+        result["report"] = line
+
+    sim.add_testbench(bench)
+    sim.run()
+    return SelfTestResult(
+        bool(result["passed"]), result["errors"], result["checked"], result["cycles"], result["report"]
+    )

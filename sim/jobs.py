@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
-from golden.hw_stimulus import forward_steps, influence_steps, quantize_forward, quantize_influence, recurrent_weights
-from golden.trace import Trace, load_trace
-from rtl.params import BLOCK_PARAMS, AccumulateParams, InfluenceParams, RouterParams, make_params
+from golden.hw_stimulus import recurrent_weights
+from golden.trace import load_trace
+from rtl.params import BLOCK_PARAMS, InfluenceParams
+from rtl.stimulus import STEPS_OF, block_params, ints
 
 BLOCKS = tuple(BLOCK_PARAMS)
 SIMULATORS = ("icarus", "verilator")
@@ -29,52 +28,6 @@ class CaseSpec:
     seed: int = 0
     backpressure: float = 0.0  # probability of an idle cycle on sources and of ready low on sinks
     reset_step: int | None = None  # reset the design half-way through this step, then replay from 0
-
-
-def _ints(a) -> Any:
-    return None if a is None else np.asarray(a, dtype=np.int64).tolist()
-
-
-def _router_steps(trace: Trace, sample: int, p: RouterParams) -> list[dict]:
-    from golden import fixedpoint as fx
-
-    key = "a" if trace.config.cell == "trnn" else "y"
-    return [{"y": _ints(fx.to_fixed(f"{key} (outputs)", v, p.fp.state))} for v in trace.arrays[key][:, sample]]
-
-
-def _accumulate_steps(trace: Trace, sample: int, p: AccumulateParams) -> list[dict]:
-    return [
-        {"y": _ints(q.y_prev), "inputs": {g: _ints(v) for g, v in q.input_part.items()}}
-        for q in (quantize_forward(s, p.fp) for s in forward_steps(trace, sample))
-    ]
-
-
-def _influence_steps(trace: Trace, sample: int, p: InfluenceParams) -> list[dict]:
-    out = []
-    for s in influence_steps(trace, sample):
-        q = quantize_influence(s, p.fp)
-        out.append(
-            {
-                "decay": _ints(q.decay),
-                "sources": _ints(q.sources),
-                "d_src": _ints(q.d_src),
-                "G_cols": _ints(q.G_cols),
-                "Mbar": _ints(q.Mbar),
-                "rows": [bool(r) for r in q.rows],
-            }
-        )
-    return out
-
-
-def block_params(block: str, trace: Trace, lanes: int):
-    """The block sized for the trace (lanes capped at what fits)."""
-    cfg = trace.config
-    if block == "accumulate" and cfg.cell != "egru":
-        raise UserError(f"--block accumulate: trace cell {cfg.cell!r}; the gate accumulation is the EGRU's")
-    if block == "influence":
-        P = trace.params().p_kept
-        return make_params(block, cfg.n, min(lanes, P), columns=P, decay=cfg.cell != "trnn")
-    return make_params(block, cfg.n, lanes if block == "accumulate" else min(lanes, cfg.n))
 
 
 def shared_influence(params: list[InfluenceParams]) -> InfluenceParams:
@@ -113,8 +66,8 @@ def make_job(block: str, lanes: int, cases: list[CaseSpec]) -> dict[str, Any]:
     }
     if block == "accumulate":
         weights = {path: recurrent_weights(t, first.fp) for path, t in traces.items()}
-        job["weights"] = {path: {g: _ints(v) for g, v in w.items()} for path, w in weights.items()}
-    steps_of = {"router": _router_steps, "accumulate": _accumulate_steps, "influence": _influence_steps}[block]
+        job["weights"] = {path: {g: ints(v) for g, v in w.items()} for path, w in weights.items()}
+    steps_of = STEPS_OF[block]
     for c in cases:
         trace = traces[c.trace]
         if not 0 <= c.sample < trace.meta["B"]:

@@ -12,8 +12,9 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 
 from golden import fixedpoint as fx
-from rtl.accumulate import EventAccumulator
+from rtl.accumulate import accumulate_signature
 from rtl.cycles import accumulate_cycles
+from rtl.layouts import payload_shape
 from rtl.params import AccumulateParams
 from rtl.transactions import accumulate_load, accumulate_words
 from sim.streams import StreamSink, StreamSource
@@ -24,12 +25,12 @@ class AccumulateTB(TB):
     def __init__(self, dut):
         super().__init__(dut)
         self.p = AccumulateParams(**self.params)
-        c = EventAccumulator(self.p)
+        sig = accumulate_signature(self.p)
         self.rng = random.Random(0)
-        self.load = StreamSource(dut, "load", c.load.payload.shape(), self.counter, self.rng)
-        self.init = StreamSource(dut, "init", c.init.payload.shape(), self.counter, self.rng)
-        self.events = StreamSource(dut, "events", c.events.payload.shape(), self.counter, self.rng)
-        self.pre = StreamSink(dut, "pre", c.pre.payload.shape(), self.counter, self.rng)
+        self.load = StreamSource(dut, "load", payload_shape(sig, "load"), self.counter, self.rng)
+        self.init = StreamSource(dut, "init", payload_shape(sig, "init"), self.counter, self.rng)
+        self.events = StreamSource(dut, "events", payload_shape(sig, "events"), self.counter, self.rng)
+        self.pre = StreamSink(dut, "pre", payload_shape(sig, "pre"), self.counter, self.rng)
         self.V: dict[str, np.ndarray] = {}
 
     async def load_weights(self, trace: str) -> None:

@@ -13,7 +13,8 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 from golden import fixedpoint as fx
 from rtl.cycles import influence_cycles, influence_lane_macs
-from rtl.influence import InfluenceUpdate
+from rtl.influence import influence_signature
+from rtl.layouts import payload_shape
 from rtl.params import InfluenceParams
 from rtl.transactions import influence_matrix, influence_transactions
 from sim.streams import StreamSink, StreamSource
@@ -41,13 +42,13 @@ class InfluenceTB(TB):
     def __init__(self, dut):
         super().__init__(dut)
         self.p = InfluenceParams(**self.params)
-        c = InfluenceUpdate(self.p)
-        self.word_layout = c.word
+        sig = influence_signature(self.p)
+        self.word_layout = sig.members["rb_data"].shape
         self.rng = random.Random(0)
-        self.step_src = StreamSource(dut, "step", c.step_layout, self.counter, self.rng)
-        self.setup_src = StreamSource(dut, "setup", c.setup_layout, self.counter, self.rng)
-        self.mbar_src = StreamSource(dut, "mbar", c.mbar_layout, self.counter, self.rng)
-        self.done = StreamSink(dut, "done", c.done.payload.shape(), self.counter, self.rng)
+        self.step_src = StreamSource(dut, "step", payload_shape(sig, "step"), self.counter, self.rng)
+        self.setup_src = StreamSource(dut, "setup", payload_shape(sig, "setup"), self.counter, self.rng)
+        self.mbar_src = StreamSource(dut, "mbar", payload_shape(sig, "mbar"), self.counter, self.rng)
+        self.done = StreamSink(dut, "done", payload_shape(sig, "done"), self.counter, self.rng)
         self.sources = (self.step_src, self.setup_src, self.mbar_src)
         dut.rb_addr.value = 0
 

@@ -12,8 +12,9 @@ from cocotb.triggers import ClockCycles
 
 from golden import fixedpoint as fx
 from rtl.cycles import router_cycles
+from rtl.layouts import payload_shape
 from rtl.params import RouterParams
-from rtl.router import EventRouter
+from rtl.router import router_signature
 from sim.streams import StreamSink, StreamSource
 from sim.tb_common import TB
 
@@ -22,9 +23,9 @@ class RouterTB(TB):
     def __init__(self, dut):
         super().__init__(dut)
         self.p = RouterParams(**self.params)
-        component = EventRouter(self.p)
-        self.y_layout = component.y.payload.shape()
-        self.event_layout = component.events[0].payload.shape()
+        sig = router_signature(self.p)
+        self.y_layout = payload_shape(sig, "y")
+        self.event_layout = payload_shape(sig, "events")
         self.rng = random.Random(0)
         self.source = StreamSource(dut, "y", self.y_layout, self.counter, self.rng)
         self.sinks = [

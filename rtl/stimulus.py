@@ -1,0 +1,66 @@
+"""A golden trace's sample as each block's integer inputs (the fixed-point contract applied to the
+trace), as plain lists: what the cocotb jobs (sim.jobs) and the on-board self-test (rtl.selftest)
+replay. Also the block's parameters sized for a trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from golden import fixedpoint as fx
+from golden.errors import UserError
+from golden.hw_stimulus import forward_steps, influence_steps, quantize_forward, quantize_influence
+from golden.trace import Trace
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams, make_params
+
+
+def ints(a) -> Any:
+    """An integer array as nested lists (None stays None)."""
+    return None if a is None else np.asarray(a, dtype=np.int64).tolist()
+
+
+def router_steps(trace: Trace, sample: int, p: RouterParams) -> list[dict]:
+    """Per step {"y": the step's outputs in the state format} (the threshold RNN's a)."""
+    key = "a" if trace.config.cell == "trnn" else "y"
+    return [{"y": ints(fx.to_fixed(f"{key} (outputs)", v, p.fp.state))} for v in trace.arrays[key][:, sample]]
+
+
+def accumulate_steps(trace: Trace, sample: int, p: AccumulateParams) -> list[dict]:
+    """Per step {"y": y_{t-1}, "inputs": {g: W_g x + b_g}} in the state and pre formats."""
+    return [
+        {"y": ints(q.y_prev), "inputs": {g: ints(v) for g, v in q.input_part.items()}}
+        for q in (quantize_forward(s, p.fp) for s in forward_steps(trace, sample))
+    ]
+
+
+def influence_steps_int(trace: Trace, sample: int, p: InfluenceParams) -> list[dict]:
+    """Per step the influence update's inputs (golden.fixedpoint.influence_step's arguments)."""
+    out = []
+    for s in influence_steps(trace, sample):
+        q = quantize_influence(s, p.fp)
+        out.append(
+            {
+                "decay": ints(q.decay),
+                "sources": ints(q.sources),
+                "d_src": ints(q.d_src),
+                "G_cols": ints(q.G_cols),
+                "Mbar": ints(q.Mbar),
+                "rows": [bool(r) for r in q.rows],
+            }
+        )
+    return out
+
+
+STEPS_OF = {"router": router_steps, "accumulate": accumulate_steps, "influence": influence_steps_int}
+
+
+def block_params(block: str, trace: Trace, lanes: int):
+    """The block sized for the trace (lanes capped at what fits)."""
+    cfg = trace.config
+    if block == "accumulate" and cfg.cell != "egru":
+        raise UserError(f"--block accumulate: trace cell {cfg.cell!r}; the gate accumulation is the EGRU's")
+    if block == "influence":
+        P = trace.params().p_kept
+        return make_params(block, cfg.n, min(lanes, P), columns=P, decay=cfg.cell != "trnn")
+    return make_params(block, cfg.n, lanes if block == "accumulate" else min(lanes, cfg.n))
