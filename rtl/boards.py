@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.errors import UserError
 from rtl.selftest import SelfTest
+from rtl.synth import DEVICES, DROP_BANK_INIT, bank_style_script
 
 BAUD = 115200
 REPEAT_BITS = 24
@@ -193,9 +194,19 @@ def build(board: str, test: SelfTest, out: Path, progress=print) -> dict[str, An
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        platform.build(BoardTop(test, BOARDS[board]), name="selftest", build_dir=str(out), do_program=False)
-    except subprocess.CalledProcessError as error:
-        raise UserError(f"build for {board} failed ({error}); see the logs in {out}") from error
+        plan = platform.build(  # do_build=False: no programmer (openFPGALoader, iceprog) is needed
+            BoardTop(test, BOARDS[board]),
+            name="selftest",
+            do_build=False,
+            script_after_read=DROP_BANK_INIT + bank_style_script(BOARDS[board].device, influence_params(test)),
+            synth_opts=DEVICES[BOARDS[board].device]["synth"].partition(" ")[2],  # as the synthesis reports
+        )
+        plan.execute_local(str(out))
+    except subprocess.CalledProcessError:
+        log = out / "selftest.tim"
+        errors = re.findall(r"ERROR: .*", log.read_text()) if log.is_file() else []
+        why = errors[0] if errors else "a tool failed"
+        raise UserError(f"build for {board} failed: {why} (logs in {out})") from None
     finally:
         for k, v in saved.items():
             if v is None:
@@ -212,6 +223,11 @@ def build(board: str, test: SelfTest, out: Path, progress=print) -> dict[str, An
         "uart": f"{BAUD} 8N1",
         **placement(out / "selftest.tim"),
     }
+
+
+def influence_params(test: SelfTest):
+    """The influence update's parameters in the self-test, if it has one."""
+    return next((v.params for v in test.vectors if v.block == "influence"), None)
 
 
 def placement(log: Path) -> dict[str, Any]:

