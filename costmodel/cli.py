@@ -89,6 +89,11 @@ def _hardware_options(p: argparse.ArgumentParser) -> None:
         help=f"static power, mW (default {d.static_power_mw:g}; an assumption, set yours)",
     )
     p.add_argument("--energy-table", dest="energy_table", help="YAML energy table (default: Horowitz 45 nm)")
+    p.add_argument(
+        "--fpga-device",
+        dest="fpga_device",
+        help="also the accelerator's LUTs, FFs and RAM blocks on this part (ice40-up5k or ecp5-85k)",
+    )
 
 
 def _check(name: str, value: float, low: float, high: float | None, text: str, open_high: bool = False) -> None:

@@ -21,7 +21,8 @@ For one method at design points (arrays broadcast together):
 
 Coefficients come from a YAML energy table (default: `data/energy_45nm.yaml`, Horowitz ISSCC 2014).
 The static power has no published default here: it is a setting (1 mW unless you give yours).
-FPGA resources are not modelled yet: the FPGA-flow work will add a calibrated `fpga` section.
+With hardware.fpga_device set, the accelerator's LUTs, flip-flops and RAM blocks on that part come
+beside these (costmodel.fpga: the synthesis sweep's fitted model).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import numpy as np
 import yaml
 
 from costmodel.errors import UserError
+from costmodel.fpga import UNITS as FPGA_UNITS
+from costmodel.fpga import check_part, fpga_figures
 from costmodel.table1 import Table1Cost
 
 DEFAULT_ENERGY_TABLE = Path(__file__).parent / "data" / "energy_45nm.yaml"
@@ -53,8 +56,11 @@ class HardwareSettings:
     index_bits: int = 16
     static_power_mw: float = 1.0
     energy_table: str | None = None
+    fpga_device: str | None = None  # adds the accelerator's FPGA resources on this part (costmodel.fpga)
 
     def __post_init__(self) -> None:
+        if self.fpga_device is not None:
+            check_part(self.fpga_device)
         if self.mac not in MAC_TYPES:
             raise UserError(f"hardware.mac: got {self.mac!r}; expected one of {', '.join(MAC_TYPES)}")
         for name in ("lanes", "weight_bits", "state_bits", "influence_bits", "index_bits"):
@@ -171,7 +177,7 @@ def hardware_figures(
         "energy_memory_pj": e_memory,
         "energy_static_pj": e_static,
         "energy_pj": e_compute + e_memory + e_static,
-    }
+    } | (fpga_figures(hw.fpga_device, n, lanes, storage, influence_bytes) if hw.fpga_device else {})
 
 
 UNITS = {
@@ -193,4 +199,5 @@ UNITS = {
     "energy_memory_pj": "pJ per step",
     "energy_static_pj": "pJ per step",
     "energy_pj": "pJ per step",
+    **FPGA_UNITS,
 }

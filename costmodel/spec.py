@@ -85,6 +85,7 @@ class Hardware(_Strict):
     index_bits: int = Field(16, ge=1, le=64)
     static_power_mw: float = Field(1.0, ge=0)
     energy_table: str | None = None
+    fpga_device: str | None = None
 
     def settings(self) -> HardwareSettings:
         return HardwareSettings(**self.model_dump())

@@ -3,7 +3,7 @@
 Search on Yosys's counts (the block alone, as rtl.synth reports it): n doubles from `start` until a
 resource exceeds the part (LUTs or logic cells, flip-flops, block RAM, SPRAM, DSPs), then bisects to
 the largest n whose counts fit. That n is then placed and routed (the block in rtl.synth's harness);
-if nextpnr cannot fit it, n steps down until it can. Every probe is kept in probes.csv in the output
+if nextpnr cannot fit it, n steps down (by n / 16, at least 1; four tries) until it can. Every probe is kept in probes.csv in the output
 folder, so an interrupted search resumes without synthesising a point twice.
 
 omega matters to the influence update only (its columns P = rtl.params.egru_columns(n, n_in, omega));
@@ -127,13 +127,17 @@ def largest_n(
     while bad is not None and bad - good > 1:
         mid = (good + bad) // 2
         good, bad = (mid, bad) if fits(mid) else (good, mid)
-    n = good
+    n, unplaced = good, []
     for _ in range(4):  # nextpnr has the last word: logic-cell packing and routing can still fail
         progress(f"{block} on {device}: placing and routing n = {n}")
-        placed = synthesize(block, block_for(block, n, lanes, omega, fp), device, progress=lambda _: None)
+        try:
+            placed = synthesize(block, block_for(block, n, lanes, omega, fp), device, progress=lambda _: None)
+        except UserError as error:  # the harness around the block can exceed what the tools take
+            placed = {"placed_with_harness": {"fits": False, "error": str(error)}}
         if placed["placed_with_harness"]["fits"]:
             break
-        n -= 1
+        unplaced.append({"n": n, "error": placed["placed_with_harness"].get("error", "nextpnr could not place it")})
+        n -= max(1, n // 16)
     else:
         placed = None
     row = probes.get(block, device, n, lanes, omega)
@@ -150,6 +154,7 @@ def largest_n(
         "fmax_mhz": placed["fmax_mhz"] if placed else None,
         "memories": placed["memories"] if placed else [],
         "first_not_fitting": None if bad is None else probes.get(block, device, bad, lanes, omega),
+        "not_placed": unplaced,  # n that fit by Yosys's counts but not in nextpnr (or its harness)
     }
 
 

@@ -112,8 +112,8 @@ MAPPED = re.compile(r"mapping memory (\S+?)\.(\w+) via (\S+)")
 RAM_KINDS = {
     "$__ICE40_SPRAM_": "SPRAM (SB_SPRAM256KA)",
     "$__ICE40_RAM4K_": "block RAM (SB_RAM40_4K)",
-    "$__ECP5_DP16KD_": "block RAM (DP16KD)",
-    "$__ECP5_PDPW16KD_": "block RAM (PDPW16KD)",
+    "$__DP16KD_": "block RAM (DP16KD)",
+    "$__PDPW16KD_": "block RAM (PDPW16KD)",
     "$__TRELLIS_DPR16X4_": "LUT RAM (TRELLIS_DPR16X4)",
 }
 

@@ -50,7 +50,8 @@ def test_search_finds_the_largest_fitting_n(tmp_path, monkeypatch):
 def test_search_steps_down_when_placement_fails(tmp_path, monkeypatch):
     _stand_in(monkeypatch, luts_per_unit=100, placeable_up_to=50)
     r = capacity.largest_n("router", "ice40-up5k", 1, 0.0, tmp_path, progress=lambda _: None)
-    assert r["largest_n"] == 50
+    assert r["largest_n"] == 52 - 52 // 16  # 52 fits by counts, not in nextpnr: one step of n / 16 down
+    assert r["not_placed"] == [{"n": 52, "error": "nextpnr could not place it"}]
 
 
 def test_search_reports_the_limit(tmp_path, monkeypatch):

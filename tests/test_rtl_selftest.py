@@ -87,3 +87,16 @@ def test_selftest_cli_bad_options_exit_2(extra, message, capsys):
         argv = argv[:-2]
     assert main([*argv, *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "blocks, lanes, steps",
+    [
+        (("router", "accumulate"), {"router": 2, "accumulate": 1}, None),  # the icebreaker's forward build
+        (("influence",), {"influence": 1}, 2),  # the icebreaker's influence build (M in SPRAM)
+    ],
+)
+def test_selftest_as_built_for_the_icebreaker(blocks, lanes, steps):
+    vectors = [block_vectors(b, trace_for(SPIRAL), 0, lanes[b], steps) for b in blocks]
+    result = simulate_selftest(SelfTest(vectors))
+    assert (result.passed, result.errors, result.checked) == (True, 0, sum(v.checked_words for v in vectors))
