@@ -8,8 +8,8 @@ counters report (golden/counters.py), from the structure of each algorithm alone
     forward (sparse)   g n n_in + g n |events_{t-1}|          (event-driven recurrent products)
     effective forward  sum_g [ |x_t != 0| n + sum over events l of nnz(mask_g[:, l]) ]
     influence (dense)  n^2 p
-    influence (sparse) EGRU, GRU: t = 0: 0; else n |S_t| p_kept + (n - |S_t|), S_t = {l : d_{t-1,l} != 0}
-                       (a row that only decays costs one multiplication of its scale)
+    influence (sparse) EGRU, GRU: t = 0: 0; else n |S_t| p_kept + n, S_t = {l : d_{t-1,l} != 0}
+                       (each row's decay costs one multiplication of its scale)
                        threshold RNN: |R_t| |S_t| p_kept, R_t = {k : d_{t,k} != 0}
     immediate          dense: sum of block sizes + (n - 1) x (sizes of blocks reaching every unit:
                        W_r, V_r, b_r and the EGRU's theta); sparse: kept entries of the blocks acting
@@ -21,7 +21,7 @@ counters report (golden/counters.py), from the structure of each algorithm alone
 `expected_counts` gives the same quantities in expectation when only mean densities are known:
 events ~ Binomial(n, 1 - alpha), sources ~ Binomial(n, 1 - beta), independent across steps, the
 first step with zero state. Table 1 assumes the threshold-RNN structure for every cell; the EGRU's
-exact sparse influence cost is (n beta~ + beta) n p_kept instead of beta~^2 n^2 p w~^2 because its
+exact sparse influence cost is n^2 beta~ p_kept + n instead of beta~^2 n^2 p w~^2 because its
 leak term (1 - u_t) keeps every row of M_t non-zero (DESIGN.md).
 """
 
@@ -132,7 +132,7 @@ def exact_counts(
         if cell == "gru":
             sources = np.where(np.arange(T)[:, None] == 0, 0, n) * ones
         held = np.where(np.arange(T)[:, None] == 0, 0, n) * ones
-        influence = n * sources * p_kept + held - sources
+        influence = n * sources * p_kept + held
         stored = n * p_kept * ones
 
     immediate_sparse = _immediate(shape, kept) * ones
@@ -178,7 +178,7 @@ def expected_counts(
         influence = later * src * src * p_kept
         stored = T * (1 - beta) * n * p_kept
     else:
-        influence = later * (n * src * p_kept + n - src)
+        influence = later * (n * src * p_kept + n)
         stored = T * n * p_kept
         live = events if cell == "egru" else n
         immediate = immediate - T * n * kept["V_r"] + later * n * live * (kept["V_r"] / n)

@@ -78,13 +78,22 @@ class ImmediatePlan:
         """M += Mbar_t; returns the entries formed per sample [B]: one per entry of a diagonal block
         (a parameter acting on its own unit), n per entry of a dense one (per entry with a non-zero
         operand where silent units are skipped)."""
+        if not M.is_contiguous():
+            raise ValueError("ImmediatePlan.add: M must be contiguous (its blocks are addressed by strides)")
         B, n = M.shape[:2]
         formed = torch.zeros(B, dtype=torch.int64)
         diagonal = [name for name in self.columns if lin.sens[name].diagonal]
-        if diagonal:
-            S = torch.stack([lin.sens[name].S for name in diagonal], dim=1)  # [B, blocks, n]
-            operands = torch.cat([lin.sens[name].operand for name in diagonal], dim=1)
-            block_id, m, j, cols = self._diagonal_plan(diagonal, lin)
+        for name in (name for name in diagonal if name in self.complete):
+            # entry (k, j) lands in row k at column start + k cols + j: a strided view of M, no gathers
+            s, (rows, width), start = lin.sens[name], self.complete[name], self.columns[name][2].start
+            view = M.as_strided((B, rows, width), (M.stride(0), M.stride(1) + width, 1), M.storage_offset() + start)
+            view.addcmul_(s.S[:, :, None], s.operand[:, None, :])
+            formed += rows * width
+        gathered = [name for name in diagonal if name not in self.complete]
+        if gathered:
+            S = torch.stack([lin.sens[name].S for name in gathered], dim=1)  # [B, blocks, n]
+            operands = torch.cat([lin.sens[name].operand for name in gathered], dim=1)
+            block_id, m, j, cols = self._diagonal_plan(gathered, lin)
             M.view(B, -1).index_add_(1, m * M.shape[2] + cols, S[:, block_id, m] * operands[:, j])
             formed += m.numel()
         for name, (m_idx, j_idx, cols) in self.columns.items():
@@ -115,7 +124,8 @@ class ImmediatePlan:
         return live.sum(-1) * n
 
     def _diagonal_plan(self, diagonal: list[str], lin: Linearization) -> tuple[torch.Tensor, ...]:
-        """Concatenated (block, row, operand index, column) of every diagonal-block entry."""
+        """Concatenated (block, row, operand index, column) of every entry of the diagonal blocks
+        with masked entries (the complete ones are added through a strided view)."""
         if self._diagonal is None:
             parts, operand_offset = [], 0
             for i, name in enumerate(diagonal):
@@ -178,12 +188,12 @@ class DenseInfluence:
 class SparseInfluence:
     """M_t compacted to the kept columns, [B, n, p_kept], with per-sample row skipping.
 
-    Rows that only decay (held, not sources) are never touched: each row k carries a scale s_k and
-    the influence matrix is M_t = diag(s) Mstore, so the decay is the n multiplications s_k <- s_k
-    decay_k. New contributions are divided by the row's scale before they are added to Mstore. A
-    row whose scale leaves [1e-100, 1e100] (after hundreds of steps) is folded back into Mstore
-    (counted as rescale MACs, the one value-dependent count); a row that is rewritten (a source,
-    whose old value reaches M_t only through J) or whose decay is exactly 0 restarts at scale 1.
+    Each row k carries a scale s_k and the influence matrix is M_t = diag(s) Mstore, so the decay
+    is the n multiplications s_k <- s_k decay_k and touches no row of Mstore. New contributions
+    (the sources' and Mbar's) are divided by the row's new scale before they are added to Mstore.
+    A row whose scale leaves [1e-100, 1e100] (after hundreds of steps) is folded back into Mstore
+    (counted as rescale MACs, the one value-dependent count); a row whose decay is exactly 0 or that
+    is not known to hold values restarts at zero with scale 1.
     """
 
     SCALE_LIMIT = 1e100
@@ -209,28 +219,27 @@ class SparseInfluence:
         return out
 
     def update(self, lin: Linearization) -> dict[str, torch.Tensor]:
-        """Per sample, rows R += J[R, S] M_{t-1}[S] for the sources S (d_{t-1} != 0 and held); rows
-        D held but not sources decay by scale; Mbar_t is added. Counted: |R| |S| p_kept + |D|."""
+        """Per sample, rows R += G[R, S] diag(src_S) M_{t-1}[S] for the sources S (src != 0 and
+        known); every known row decays through its scale; Mbar_t is added. Counted: |R| |S| p_kept
+        for the sources and one multiplication per known row for its decay (none without a decay)."""
         B, n, pk = self.M.shape
         rows_mask = torch.ones(B, n, dtype=torch.bool) if lin.rows is None else lin.rows
         sources = (lin.src != 0) & self.known
-        decay_only = rows_mask & self.known & ~sources
-        # J with the sources' stored scale folded into its columns: J M_{t-1}[:, S] = (J diag(s))[:, S] Mstore[S]
-        J = lin.G * (lin.src * self.scale)[:, None, :]
-        if lin.decay is not None:
-            J = J + torch.diag_embed(lin.decay * self.scale)
+        decays = self.known.sum(-1) if lin.decay is not None else torch.zeros(B, dtype=torch.int64)
         n_sources, n_rows = sources.sum(-1), rows_mask.sum(-1)
         src_b, src_l = torch.nonzero(sources, as_tuple=True)
         counts = n_sources.tolist()
-        source_rows = self._gather_rows(src_b * n + src_l).split(counts)  # old rows M_{t-1}[S]
+        source_rows = self._gather_rows(src_b * n + src_l).split(counts)  # Mstore_{t-1}[S]
+        source_weight = (lin.src * self.scale)[src_b, src_l]  # src_l s_l: M_{t-1}[l] = s_l Mstore[l]
         rescale = torch.zeros(B, dtype=torch.int64)
         if lin.decay is None:  # threshold RNN: every row is written afresh
             self.M.zero_()
             self.scale.fill_(1.0)
         else:
-            keep = decay_only & (lin.decay != 0)
+            keep = self.known & (lin.decay != 0)
             restart = torch.nonzero((~keep).flatten()).flatten()
-            self.M.view(B * n, pk).index_fill_(0, restart, 0.0)  # rewritten rows restart; only they are touched
+            if restart.numel():
+                self.M.view(B * n, pk).index_fill_(0, restart, 0.0)
             new_scale = torch.where(keep, self.scale * lin.decay, 1.0)
             fold = keep & ((new_scale.abs() < 1 / self.SCALE_LIMIT) | (new_scale.abs() > self.SCALE_LIMIT))
             if fold.any():
@@ -240,7 +249,8 @@ class SparseInfluence:
             self.scale = new_scale
         inverse = 1.0 / self.scale
         formed = self.plan.add(self.M, _rows_scaled(lin, inverse))
-        J_sources = (J[src_b, :, src_l] * inverse[src_b]).split(counts)  # [|S|, n] per sample: J[:, S]^T
+        # the sources' columns of J (G[:, l] src_l s_l), each row divided by its new scale: [|S|, n]
+        J_sources = (lin.G[src_b, :, src_l] * source_weight[:, None] * inverse[src_b]).split(counts)
         row_idx = torch.nonzero(rows_mask)[:, 1].split(n_rows.tolist()) if lin.rows is not None else None
         for b in range(B):
             if not counts[b]:
@@ -252,7 +262,7 @@ class SparseInfluence:
                 self.M[b, R] += J_sources[b].T[R] @ source_rows[b]
         self.known = rows_mask.clone()
         return {
-            "influence_macs": n_rows * n_sources * pk + decay_only.sum(-1),
+            "influence_macs": n_rows * n_sources * pk + decays,
             "rescale_macs": rescale,
             "immediate_macs": formed,
             "influence_stored": self.known.sum(-1) * pk,

@@ -3,8 +3,9 @@
 Search on Yosys's counts (the block alone, as rtl.synth reports it): n doubles from `start` until a
 resource exceeds the part (LUTs or logic cells, flip-flops, block RAM, SPRAM, DSPs), then bisects to
 the largest n whose counts fit. That n is then placed and routed (the block in rtl.synth's harness);
-if nextpnr cannot fit it, n steps down (by n / 16, at least 1; four tries) until it can. Every probe is kept in probes.csv in the output
-folder, so an interrupted search resumes without synthesising a point twice.
+if nextpnr cannot fit it, n steps down (by n / 16, at least 1; four tries) until it can. Every
+probe is kept in probes.csv in the output folder, so an interrupted search resumes without
+synthesising a point twice.
 
 omega matters to the influence update only (its columns P = rtl.params.egru_columns(n, n_in, omega));
 the accumulation's weight memory is sized for any mask and the router has no weights.

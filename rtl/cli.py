@@ -252,7 +252,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     out = Path(args.out or f"out/build/{args.board}")
     report = build(args.board, test, out)
     report.update(
-        trace=args.trace, sample=args.sample, steps=args.steps, blocks=args.blocks, checked_words=test.checked_words
+        trace=args.trace,
+        sample=args.sample,
+        steps=args.steps,
+        blocks=args.blocks,
+        lanes={v.block: v.params.lanes for v in test.vectors},
+        checked_words=test.checked_words,
     )
     atomic_write_text(out / "build.json", json.dumps(report, indent=2) + "\n")
     fmax = "-" if report["fmax_mhz"] is None else f"{report['fmax_mhz']:.1f} MHz"

@@ -171,9 +171,9 @@ def test_workload_shows_paper_numbers_beside_ours(capsys):
     w = out["workload"]
     assert w["paper"]["backward_sparsity"] == 0.463 and "approximate BPTT" in w["paper"]["note"]
     assert w["table1_rtrl_both_influence_ratio"] == pytest.approx((1 - 0.463) ** 2, rel=1e-12)
-    # exact EGRU: n |S| p_kept + (n - |S|) with |S| = n (1 - beta), over n^2 p (omega 0: p_kept = p, all the
+    # exact EGRU: n |S| p_kept + n with |S| = n (1 - beta), over n^2 p (omega 0: p_kept = p, all the
     # EGRU's parameters: 3 n^2 + 3 n n_in + 4 n), for T - 1 of T steps (M_0 = 0 reads nothing)
     n, n_in, beta = 1350, 788, 0.463
     p = 3 * n * n + 3 * n * n_in + 4 * n
     src = n * (1 - beta)
-    assert w["exact_egru_influence_ratio"] == pytest.approx((n * src * p + n - src) / (n * n * p) * 67 / 68, rel=1e-9)
+    assert w["exact_egru_influence_ratio"] == pytest.approx((n * src * p + n) / (n * n * p) * 67 / 68, rel=1e-9)

@@ -117,11 +117,11 @@ def test_counters_match_independent_formulas(cell, reset, omega):
         assert (sc["influence_stored"] == (active * pk).numpy()).all()
     else:
         # every row is written; sources read are d_{t-1} != 0 (the GRU's d is 1); M_0 = 0 reads nothing;
-        # rows that are not sources only decay
+        # every row held from the step before decays
         held_prev = torch.full((T, B), n)
         held_prev[0] = 0
         src = torch.where(held_prev > 0, sources, 0)
-        expect = n * src * pk + (held_prev - src)  # rows that only decay cost one scale multiplication
+        expect = n * src * pk + held_prev  # a row's decay costs one multiplication of its scale
         assert (sc["influence_macs"] == expect.numpy()).all()
         assert (sc["influence_stored"] == n * pk).all()
     # immediate influence: parameters acting on their own unit form one entry per kept parameter;
