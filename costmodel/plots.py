@@ -219,8 +219,37 @@ def learning_curves(spec, table, out: Path) -> Path:
     return _save(fig, out, "learning_curves")
 
 
+def fpga_vs_n(spec, table, out: Path) -> Path:
+    """The accelerator's share of the part against n: LUTs (fitted synthesis model) and RAM blocks
+    (from the storage in bits), one line per method; above 1 it does not fit."""
+    from costmodel.fpga import PARTS
+
+    part = spec.hardware.fpga_device
+    cap = PARTS[part]
+    ref = _reference(spec, table, ("n",))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
+    shares = {
+        "LUTs (fitted synthesis model)": lambda k: table["fpga_luts"][k] / cap["luts"],
+        "block RAMs (lower bound from bits)": lambda k: table["fpga_bram"][k] / cap["bram"],
+    }
+    for ax, (what, share) in zip(axes, shares.items()):
+        for i, method in enumerate(spec.methods):
+            keep = _select(table, ref, method)
+            order = np.argsort(table["n"][keep])
+            ax.plot(
+                table["n"][keep][order], np.maximum(share(keep)[order], 1e-4), marker=".", color=f"C{i}", label=method
+            )
+        ax.axhline(1.0, color="k", lw=1, ls="--")
+        ax.set(xscale="log", yscale="log", xlabel=LABEL["n"], ylabel=f"share of the {part}'s {what}")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"What fits the {part} (dashed: the part is full; LUT model fitted on n = 4..16)\n{_slice_text(ref)}")
+    return _save(fig, out, "fpga_vs_n")
+
+
 PLOTTERS = {
-    f.__name__: f for f in (op_ratio, memory_vs_n, time_vs_n, crossover_T, energy_memory_pareto, learning_curves)
+    f.__name__: f
+    for f in (op_ratio, memory_vs_n, time_vs_n, crossover_T, energy_memory_pareto, learning_curves, fpga_vs_n)
 }
 
 

@@ -35,11 +35,12 @@ from pydantic import (
 )
 
 from costmodel.errors import UserError
+from costmodel.fpga import check_part
 from costmodel.hardware import MAC_TYPES, HardwareSettings
 from costmodel.table1 import METHODS
 
 PARAMETERS = ("n", "p", "p_per_n2", "T", "alpha", "beta", "omega", "lanes", "clock_mhz")
-PLOTS = ("op_ratio", "memory_vs_n", "time_vs_n", "crossover_T", "energy_memory_pareto", "learning_curves")
+PLOTS = ("op_ratio", "memory_vs_n", "time_vs_n", "crossover_T", "energy_memory_pareto", "learning_curves", "fpga_vs_n")
 DEFAULTS = {"n": 64, "p_per_n2": 1.0, "T": 100, "alpha": 0.0, "beta": 0.0, "omega": 0.0}
 
 
@@ -87,6 +88,16 @@ class Hardware(_Strict):
     energy_table: str | None = None
     fpga_device: str | None = None
 
+    @field_validator("fpga_device")
+    @classmethod
+    def _known_part(cls, part: str | None) -> str | None:
+        if part is not None:
+            try:
+                check_part(part)
+            except UserError as error:
+                raise ValueError(str(error).removeprefix("hardware.fpga_device: ")) from None
+        return part
+
     def settings(self) -> HardwareSettings:
         return HardwareSettings(**self.model_dump())
 
@@ -129,7 +140,15 @@ class SweepSpec(_Strict):
                 _check_range(key, [low, high])
             else:
                 _check_range(key, axis_values(axis))
-        needs = {"op_ratio": ("beta", "omega"), "memory_vs_n": ("n",), "time_vs_n": ("n",), "crossover_T": ("T",)}
+        needs = {
+            "op_ratio": ("beta", "omega"),
+            "memory_vs_n": ("n",),
+            "time_vs_n": ("n",),
+            "crossover_T": ("T",),
+            "fpga_vs_n": ("n",),
+        }
+        if "fpga_vs_n" in self.plots and self.hardware.fpga_device is None:
+            raise ValueError("plot fpga_vs_n needs hardware.fpga_device (ice40-up5k or ecp5-85k)")
         for plot in self.plots:
             missing = [k for k in needs.get(plot, ()) if k not in self.axes]
             if missing:

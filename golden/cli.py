@@ -111,7 +111,9 @@ def build_parser() -> Parser:
     b.add_argument("--n", type=int, nargs="+", default=[16, 64, 128], help="sizes (default 16 64 128)")
     b.add_argument("--omega", type=float, nargs="+", default=[0.0, 0.5, 0.9], help="parameter sparsities")
     b.add_argument("--epsilon", type=float, nargs="+", default=[0.1, 1.0], help="pseudo-derivative half-widths")
-    b.add_argument("--steps", type=int, default=10, help="sequence length per run (default 10)")
+    b.add_argument(
+        "--steps", type=int, default=10, help="T: runs of T and 2T steps, timed per step between (default 10)"
+    )
     b.add_argument("--batch", type=int, default=32, help="batch per run (default 32, as in training)")
     b.add_argument("--repeats", type=int, default=2, help="best of this many runs (default 2)")
     return parser

@@ -4,8 +4,8 @@ Search on Yosys's counts (the block alone, as rtl.synth reports it): n doubles f
 resource exceeds the part (LUTs or logic cells, flip-flops, block RAM, SPRAM, DSPs), then bisects to
 the largest n whose counts fit. That n is then placed and routed (the block in rtl.synth's harness);
 if nextpnr cannot fit it, n steps down (by n / 16, at least 1; four tries) until it can. Every
-probe is kept in probes.csv in the output folder, so an interrupted search resumes without
-synthesising a point twice.
+probe is kept in probes.csv, every placement in placements.json, in the output folder, so an
+interrupted search resumes without synthesising or placing a point twice.
 
 omega matters to the influence update only (its columns P = rtl.params.egru_columns(n, n_in, omega));
 the accumulation's weight memory is sized for any mask and the router has no weights.
@@ -14,7 +14,9 @@ the accumulation's weight memory is sized for any mask and the router has no wei
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -46,6 +48,14 @@ def over(resources: dict[str, int], device: str) -> list[str]:
     """The resources that exceed the part."""
     cap = CAPACITY[device]
     return [r for r in LIMITED_BY if resources[r] > cap[r]]
+
+
+def cache_name(stem: str, suffix: str, fp: FixedPointConfig) -> str:
+    """probes.csv / placements.json for the default word widths, with a hash of the widths otherwise."""
+    if fp == DEFAULT:
+        return f"{stem}.{suffix}"
+    digest = hashlib.sha256(json.dumps(fp.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    return f"{stem}-{digest}.{suffix}"
 
 
 class Probes:
@@ -93,6 +103,18 @@ class Probes:
         atomic_write_text(self.path, buf.getvalue())
 
 
+class Placements:
+    """nextpnr's verdicts (rtl.synth summaries) by probe, cached in a JSON file (resumable)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.done: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def add(self, key: str, summary: dict[str, Any]) -> None:
+        self.done[key] = summary
+        atomic_write_text(self.path, json.dumps(self.done, indent=1) + "\n")
+
+
 def largest_n(
     block: str,
     device: str,
@@ -109,7 +131,7 @@ def largest_n(
         raise UserError(f"--devices: got {device!r}; expected some of {', '.join(CAPACITY)}")
     if not 0 <= omega < 1:
         raise UserError(f"--omega: got {omega}; expected a fraction in [0, 1)")
-    probes = Probes(out / "probes.csv", fp)
+    probes = Probes(out / cache_name("probes", "csv", fp), fp)
 
     def fits(n: int) -> bool:
         row = probes.get(block, device, n, lanes, omega)
@@ -129,12 +151,17 @@ def largest_n(
         mid = (good + bad) // 2
         good, bad = (mid, bad) if fits(mid) else (good, mid)
     n, unplaced = good, []
+    placements = Placements(out / cache_name("placements", "json", fp))
     for _ in range(4):  # nextpnr has the last word: logic-cell packing and routing can still fail
-        progress(f"{block} on {device}: placing and routing n = {n}")
-        try:
-            placed = synthesize(block, block_for(block, n, lanes, omega, fp), device, progress=lambda _: None)
-        except UserError as error:  # the harness around the block can exceed what the tools take
-            placed = {"placed_with_harness": {"fits": False, "error": str(error)}}
+        key = f"{block} {device} n={n} lanes={lanes} omega={omega}"
+        if key not in placements.done:
+            progress(f"{block} on {device}: placing and routing n = {n}")
+            try:
+                result = synthesize(block, block_for(block, n, lanes, omega, fp), device, progress=lambda _: None)
+            except UserError as error:  # the harness around the block can exceed what the tools take
+                result = {"placed_with_harness": {"fits": False, "error": str(error)}}
+            placements.add(key, result)
+        placed = placements.done[key]
         if placed["placed_with_harness"]["fits"]:
             break
         unplaced.append({"n": n, "error": placed["placed_with_harness"].get("error", "nextpnr could not place it")})
@@ -157,6 +184,23 @@ def largest_n(
         "first_not_fitting": None if bad is None else probes.get(block, device, bad, lanes, omega),
         "not_placed": unplaced,  # n that fit by Yosys's counts but not in nextpnr (or its harness)
     }
+
+
+def merge_results(path: Path, fresh: list[dict[str, Any]], fp: FixedPointConfig) -> list[dict[str, Any]]:
+    """The results already in `path` (from runs over other blocks or parts, same word widths) with
+    the fresh ones replacing any of the same block, part, lanes and omega; ordered by part, block."""
+
+    def key(r):
+        return (r["device"], r["block"], r["lanes"], r["omega"])
+
+    kept: dict[tuple, dict[str, Any]] = {}
+    if path.is_file():
+        earlier = json.loads(path.read_text())
+        if earlier.get("fixed_point") == fp.to_dict():
+            kept = {key(r): r for r in earlier["results"]}
+    kept.update({key(r): r for r in fresh})
+    order = {b: i for i, b in enumerate(("router", "accumulate", "influence"))}
+    return sorted(kept.values(), key=lambda r: (r["device"], order.get(r["block"], 9), r["lanes"], r["omega"]))
 
 
 def markdown(results: list[dict[str, Any]], fp: FixedPointConfig) -> str:

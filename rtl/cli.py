@@ -271,7 +271,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
-    from rtl.capacity import largest_n, markdown
+    from rtl.capacity import largest_n, markdown, merge_results
 
     unknown = [b for b in args.blocks if b not in SELFTEST_LANES]
     if unknown:
@@ -281,11 +281,12 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     fp = fixed_point(args.format)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = [
+    fresh = [
         largest_n(block, device, args.lanes, args.omega, out, fp, limit=args.limit)
         for device in args.devices
         for block in args.blocks
     ]
+    results = merge_results(out / "capacity.json", fresh, fp)
     atomic_write_text(out / "capacity.json", json.dumps({"fixed_point": fp.to_dict(), "results": results}, indent=2))
     table = markdown(results, fp)
     atomic_write_text(out / "capacity.md", table)

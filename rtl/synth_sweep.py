@@ -27,7 +27,7 @@ from golden.errors import UserError  # noqa: E402
 from rtl.params import BLOCK_PARAMS, make_params  # noqa: E402
 from rtl.synth import DEVICES, block_resources  # noqa: E402
 
-FIELDS = ("block", "device", "n", "lanes", "columns", "luts", "ffs", "carry", "bram", "dsp")
+FIELDS = ("block", "device", "n", "lanes", "columns", "luts", "ffs", "carry", "bram", "spram", "dsp")
 FITTED = ("luts", "ffs")
 FEATURES = ("1", "n", "L", "n*L")
 
@@ -75,7 +75,7 @@ def run_sweep(
                 "n": n,
                 "lanes": L,
                 "columns": getattr(params, "columns", 0),
-                **{k: res[k] for k in ("luts", "ffs", "carry", "bram", "dsp")},
+                **{k: res[k] for k in FIELDS[5:]},
             }
         )
         write_rows(rows, path)  # after every point, so an interrupted sweep resumes

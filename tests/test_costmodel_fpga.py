@@ -75,3 +75,34 @@ def test_sweep_columns_and_bad_part():
         assert np.array_equal(table[k], v)
     with pytest.raises(UserError, match="hardware.fpga_device: got 'xc7a35t'; expected one of ice40-up5k, ecp5-85k"):
         HardwareSettings(fpga_device="xc7a35t")
+
+
+def test_spec_checks_the_part_and_the_plot():
+    from costmodel.spec import parse_spec
+
+    base = {"name": "t", "methods": ["rtrl"], "axes": {"n": {"values": [16, 32]}}, "plots": ["fpga_vs_n"]}
+    with pytest.raises(UserError, match="plot fpga_vs_n needs hardware.fpga_device"):
+        parse_spec(base)
+    with pytest.raises(UserError, match=r"hardware.fpga_device: got 'xc7a35t'; expected one of ice40-up5k, ecp5-85k"):
+        parse_spec(base | {"hardware": {"fpga_device": "xc7a35t"}})
+    assert parse_spec(base | {"hardware": {"fpga_device": "ice40-up5k"}}).hardware.fpga_device == "ice40-up5k"
+
+
+def test_sweep_draws_the_fpga_plot(tmp_path):
+    from costmodel.spec import parse_spec
+    from costmodel.sweep import run_sweep
+
+    spec = parse_spec(
+        {
+            "name": "fpga",
+            "methods": ["rtrl", "rtrl-both"],
+            "axes": {"n": {"values": [8, 16, 32]}},
+            "fixed": {"T": 17, "alpha": 0.8, "beta": 0.5, "omega": 0.5, "p_per_n2": 3},
+            "hardware": {"lanes": 2, "fpga_device": "ice40-up5k"},
+            "plots": ["fpga_vs_n"],
+        }
+    )
+    meta = run_sweep(spec, tmp_path, progress=False)
+    assert meta["figures"] == ["fpga_vs_n.png"] and (tmp_path / "fpga_vs_n.png").stat().st_size > 10_000
+    header = (tmp_path / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"fpga_luts", "fpga_ffs", "fpga_bram", "fpga_spram", "fpga_fits"} <= set(header)

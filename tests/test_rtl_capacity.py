@@ -27,6 +27,7 @@ def _stand_in(monkeypatch, luts_per_unit: int, placeable_up_to: int | None = Non
         return {"luts": luts_per_unit * params.n, "ffs": params.n, "bram": 0, "spram": 0, "dsp": 0}, None
 
     def synthesize(block, params, device, progress):
+        calls.append(("placed", params.n))
         fits = placeable_up_to is None or params.n <= placeable_up_to
         return {"placed_with_harness": {"fits": fits}, "fmax_mhz": 50.0, "memories": []}
 
@@ -41,10 +42,10 @@ def test_search_finds_the_largest_fitting_n(tmp_path, monkeypatch):
     assert r["largest_n"] == 5280 // 100 and not r["at_limit"]
     assert r["first_not_fitting"]["n"] == 53 and r["first_not_fitting"]["fits"] == "no: luts"
     assert "| n = 53: luts |" in capacity.markdown([r], capacity.DEFAULT)
-    assert len(calls) == len(set(calls))  # no point synthesised twice
+    assert len(calls) == len(set(calls)) and ("placed", 52) in calls  # no point synthesised twice
     calls.clear()
     again = capacity.largest_n("router", "ice40-up5k", 1, 0.0, tmp_path, progress=lambda _: None)
-    assert again["largest_n"] == 52 and calls == []  # resumed from probes.csv
+    assert again["largest_n"] == 52 and calls == []  # resumed from probes.csv and placements.json
 
 
 def test_search_steps_down_when_placement_fails(tmp_path, monkeypatch):
@@ -81,3 +82,22 @@ def test_a_tool_failure_ends_the_search_there(tmp_path, monkeypatch):
     r = capacity.largest_n("router", "ecp5-85k", 1, 0.0, tmp_path, limit=256, progress=lambda _: None)
     assert r["largest_n"] == 99 and r["first_not_fitting"]["n"] == 100
     assert "| n = 100: Yosys failed |" in capacity.markdown([r], capacity.DEFAULT)
+
+
+def test_results_of_separate_runs_are_merged(tmp_path, monkeypatch):
+    import json
+
+    from rtl.cli import main
+
+    _stand_in(monkeypatch, luts_per_unit=100)
+    base = ["capacity", "--lanes", "1", "--limit", "64", "--out", str(tmp_path)]
+    assert main([*base, "--blocks", "router", "--devices", "ice40-up5k"]) == 0
+    assert main([*base, "--blocks", "accumulate", "--devices", "ecp5-85k"]) == 0
+    results = json.loads((tmp_path / "capacity.json").read_text())["results"]
+    assert [(r["device"], r["block"], r["largest_n"]) for r in results] == [
+        ("ecp5-85k", "accumulate", 64),
+        ("ice40-up5k", "router", 52),
+    ]
+    assert main([*base, "--blocks", "router", "--devices", "ice40-up5k", "--format", "influence=20,14"]) == 0
+    assert len(json.loads((tmp_path / "capacity.json").read_text())["results"]) == 1  # other widths: not merged
+    assert len(list(tmp_path.glob("probes-*.csv"))) == 1  # nor are their probes
