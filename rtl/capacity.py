@@ -203,6 +203,13 @@ def merge_results(path: Path, fresh: list[dict[str, Any]], fp: FixedPointConfig)
     return sorted(kept.values(), key=lambda r: (r["device"], order.get(r["block"], 9), r["lanes"], r["omega"]))
 
 
+def _short(error: str) -> str:
+    """A tool failure in a few words for the table (the JSON keeps it whole)."""
+    if "yosys failed" in error:
+        return "Yosys failed on the harness"
+    return error.removeprefix("ERROR: ")[:60]
+
+
 def markdown(results: list[dict[str, Any]], fp: FixedPointConfig) -> str:
     """A table of the largest n per block and part, what limits it, and the widths used."""
     lines = [
@@ -219,6 +226,11 @@ def markdown(results: list[dict[str, Any]], fp: FixedPointConfig) -> str:
         fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.0f} MHz"
         failed = r["first_not_fitting"]
         limit = "-" if failed is None else f"n = {failed['n']}: " + failed["fits"].removeprefix("no: ").split(" (")[0]
+        if r.get("not_placed"):
+            limit = "; ".join(
+                [f"n = {u['n']}: not placed ({_short(u['error'])})" for u in r["not_placed"]]
+                + ([limit] if failed else [])
+            )
         cols = r["columns"] or "-"
         lines.append(
             f"| {r['block']} | {r['device']} | {r['lanes']} | {r['omega']:g} | {n} | {cols} | "

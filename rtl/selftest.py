@@ -36,33 +36,43 @@ ERROR_BITS = 16
 COUNT_BITS = 32
 
 
-class RomSource(wiring.Component):
-    """Offers words[0], words[1], ... on `stream`, each once, while `enable` is high.
-
-    The ROM's read port is synchronous; it is addressed with the next word's index, so the current
-    word is on its data output whenever the stream offers it (valid waits one cycle after reset)."""
+class RomCursor(wiring.Component):
+    """words[i] for a cursor i that starts at 0 and steps on `advance`. The ROM's read port is
+    synchronous and is addressed with the cursor's next value, so `word` is words[i] from the first
+    cycle after reset (`primed`) on; `finished` once i = len(words)."""
 
     def __init__(self, width: int, words: list[int]):
         self.words = list(words)
-        self.width = width
-        super().__init__({"stream": Out(stream.Signature(unsigned(width))), "enable": In(1), "finished": Out(1)})
+        super().__init__({"advance": In(1), "word": Out(width), "primed": Out(1), "finished": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
         count = len(self.words)
-        rom = m.submodules.rom = memory.Memory(shape=unsigned(self.width), depth=max(count, 1), init=self.words)
+        rom = m.submodules.rom = memory.Memory(shape=unsigned(len(self.word)), depth=max(count, 1), init=self.words)
         rd = rom.read_port()
         index = Signal(range(count + 1))
-        primed = Signal()
-        taken = self.stream.valid & self.stream.ready
-        following = Mux(taken, index + 1, index)
+        following = Mux(self.advance, index + 1, index)
+        m.d.comb += [rd.addr.eq(following), self.word.eq(rd.data), self.finished.eq(index == count)]
+        m.d.sync += [index.eq(following), self.primed.eq(1)]
+        return m
+
+
+class RomSource(wiring.Component):
+    """Offers words[0], words[1], ... on `stream`, each once, while `enable` is high."""
+
+    def __init__(self, width: int, words: list[int]):
+        self.cursor = RomCursor(width, words)
+        super().__init__({"stream": Out(stream.Signature(unsigned(width))), "enable": In(1), "finished": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        c = m.submodules.cursor = self.cursor
         m.d.comb += [
-            rd.addr.eq(following),
-            self.stream.payload.eq(rd.data),
-            self.stream.valid.eq(primed & self.enable & (index < count)),
-            self.finished.eq(index == count),
+            c.advance.eq(self.stream.valid & self.stream.ready),
+            self.stream.payload.eq(c.word),
+            self.stream.valid.eq(c.primed & self.enable & ~c.finished),
+            self.finished.eq(c.finished),
         ]
-        m.d.sync += [index.eq(following), primed.eq(1)]
         return m
 
 
@@ -71,8 +81,7 @@ class RomChecker(wiring.Component):
     `errors` counts mismatches (saturating), `finished` once every word has arrived."""
 
     def __init__(self, width: int, words: list[int]):
-        self.words = list(words)
-        self.width = width
+        self.cursor = RomCursor(width, words)
         super().__init__(
             {
                 "stream": In(stream.Signature(unsigned(width))),
@@ -84,22 +93,15 @@ class RomChecker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        count = len(self.words)
-        rom = m.submodules.rom = memory.Memory(shape=unsigned(self.width), depth=max(count, 1), init=self.words)
-        rd = rom.read_port()
-        index = Signal(range(count + 1))
-        primed = Signal()
+        c = m.submodules.cursor = self.cursor
         taken = self.stream.valid & self.stream.ready
         m.d.comb += [
-            rd.addr.eq(Mux(taken, index + 1, index)),
-            self.stream.ready.eq(primed & ~self.stall & (index < count)),
-            self.finished.eq(index == count),
+            c.advance.eq(taken),
+            self.stream.ready.eq(c.primed & ~self.stall & ~c.finished),
+            self.finished.eq(c.finished),
         ]
-        m.d.sync += primed.eq(1)
-        with m.If(taken):
-            m.d.sync += index.eq(index + 1)
-            with m.If((self.stream.payload != rd.data) & (self.errors != (1 << ERROR_BITS) - 1)):
-                m.d.sync += self.errors.eq(self.errors + 1)
+        with m.If(taken & (self.stream.payload != c.word) & (self.errors != (1 << ERROR_BITS) - 1)):
+            m.d.sync += self.errors.eq(self.errors + 1)
         return m
 
 
