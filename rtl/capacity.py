@@ -124,9 +124,11 @@ def largest_n(
     fp: FixedPointConfig = DEFAULT,
     start: int = 4,
     limit: int = 512,
+    place: bool = True,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """The largest n in [start, limit] whose block fits the device (see the module docstring)."""
+    """The largest n in [start, limit] whose block fits the device (see the module docstring);
+    place=False trusts Yosys's counts (nextpnr on the largest blocks takes tens of minutes)."""
     if device not in CAPACITY:
         raise UserError(f"--devices: got {device!r}; expected some of {', '.join(CAPACITY)}")
     if not 0 <= omega < 1:
@@ -152,7 +154,7 @@ def largest_n(
         good, bad = (mid, bad) if fits(mid) else (good, mid)
     n, unplaced = good, []
     placements = Placements(out / cache_name("placements", "json", fp))
-    for _ in range(4):  # nextpnr has the last word: logic-cell packing and routing can still fail
+    for _ in range(4 if place else 0):  # nextpnr has the last word: packing and routing can still fail
         key = f"{block} {device} n={n} lanes={lanes} omega={omega}"
         if key not in placements.done:
             progress(f"{block} on {device}: placing and routing n = {n}")
@@ -169,12 +171,14 @@ def largest_n(
     else:
         placed = None
     row = probes.get(block, device, n, lanes, omega)
+    found = n if (placed or not place) else None
     return {
         "block": block,
         "device": device,
         "lanes": lanes,
         "omega": omega,
-        "largest_n": n if placed else None,
+        "largest_n": found,
+        "placed": placed is not None,  # False: by Yosys's counts alone (place=False)
         "at_limit": bad is None,  # still fits at `limit`: the part holds more
         "columns": row["columns"],
         "resources": {r: row[r] for r in LIMITED_BY},
@@ -223,6 +227,8 @@ def markdown(results: list[dict[str, Any]], fp: FixedPointConfig) -> str:
         res, cap = r["resources"], r["capacity"]
         cells = [f"{res[k]}/{cap[k]}" for k in LIMITED_BY]
         n = f"≥ {r['largest_n']}" if r["at_limit"] else str(r["largest_n"])
+        if not r.get("placed", True):
+            n += " (Yosys counts; not placed)"
         fmax = "-" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.0f} MHz"
         failed = r["first_not_fitting"]
         limit = "-" if failed is None else f"n = {failed['n']}: " + failed["fits"].removeprefix("no: ").split(" (")[0]

@@ -70,6 +70,9 @@ def build_parser() -> Parser:
     c.add_argument("--omega", type=float, default=0.5, help="parameter sparsity of V (influence columns; default 0.5)")
     c.add_argument("--lanes", type=int, default=1, help="lanes of every block (default 1)")
     c.add_argument("--limit", type=int, default=512, help="largest n tried (default 512)")
+    c.add_argument(
+        "--no-place", action="store_true", help="trust Yosys's counts; skip nextpnr (slow on the largest blocks)"
+    )
     _format_option(c)
     c.add_argument("--out", required=True, help="folder: probes.csv (resumable), capacity.json, capacity.md")
     for name, what in (
@@ -282,7 +285,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fresh = [
-        largest_n(block, device, args.lanes, args.omega, out, fp, limit=args.limit)
+        largest_n(block, device, args.lanes, args.omega, out, fp, limit=args.limit, place=not args.no_place)
         for device in args.devices
         for block in args.blocks
     ]

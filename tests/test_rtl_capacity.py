@@ -101,3 +101,10 @@ def test_results_of_separate_runs_are_merged(tmp_path, monkeypatch):
     assert main([*base, "--blocks", "router", "--devices", "ice40-up5k", "--format", "influence=20,14"]) == 0
     assert len(json.loads((tmp_path / "capacity.json").read_text())["results"]) == 1  # other widths: not merged
     assert len(list(tmp_path.glob("probes-*.csv"))) == 1  # nor are their probes
+
+
+def test_counts_only_when_placement_is_skipped(tmp_path, monkeypatch):
+    calls = _stand_in(monkeypatch, luts_per_unit=1000, placeable_up_to=0)  # nextpnr would refuse everything
+    r = capacity.largest_n("accumulate", "ecp5-85k", 1, 0.0, tmp_path, place=False, progress=lambda _: None)
+    assert (r["largest_n"], r["placed"]) == (83, False) and not any(isinstance(c, tuple) for c in calls)
+    assert "| 83 (Yosys counts; not placed) |" in capacity.markdown([r], capacity.DEFAULT)
