@@ -37,11 +37,13 @@ class RTRLResult:
 
 
 def _rows_scaled(lin: Linearization, row_scale: torch.Tensor) -> Linearization:
-    """The linearisation with every immediate-influence row k multiplied by row_scale[:, k]."""
-    sens = {
-        name: replace(s, S=s.S * (row_scale if s.diagonal else row_scale[:, :, None])) for name, s in lin.sens.items()
-    }
-    return replace(lin, sens=sens)
+    """The linearisation with every immediate-influence row k multiplied by row_scale[:, k]; blocks
+    that share one sensitivity tensor (a gate's W, V and b) share its scaled copy."""
+    scaled: dict[tuple[int, bool], torch.Tensor] = {}
+    for s in lin.sens.values():
+        if (id(s.S), s.diagonal) not in scaled:
+            scaled[id(s.S), s.diagonal] = s.S * (row_scale if s.diagonal else row_scale[:, :, None])
+    return replace(lin, sens={name: replace(s, S=scaled[id(s.S), s.diagonal]) for name, s in lin.sens.items()})
 
 
 def count_nonzero_per_sample(M: torch.Tensor) -> torch.Tensor:
