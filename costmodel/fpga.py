@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from costmodel.errors import UserError
+from rtl.parts import PARTS as ALL_PARTS
+from rtl.parts import spram_bits
 
 FIT_FILE = Path(__file__).parent / "data" / "fpga_fit.json"
 BLOCKS = ("router", "accumulate", "influence")
-PARTS: dict[str, dict[str, int]] = {
-    "ice40-up5k": {"luts": 5280, "ffs": 5280, "bram": 30, "bram_bits": 4096, "spram": 4, "spram_bits": 262144},
-    "ecp5-85k": {"luts": 83640, "ffs": 83640, "bram": 208, "bram_bits": 18432, "spram": 0, "spram_bits": 0},
-}
+# the parts the synthesis sweep covers (data/fpga_fit.json has coefficients for these)
+PARTS = {name: {**ALL_PARTS[name], "spram_bits": spram_bits(name)} for name in ("ice40-up5k", "ecp5-85k")}
 UNITS = {
     "fpga_luts": "LUTs (fitted synthesis model)",
     "fpga_ffs": "flip-flops (fitted synthesis model)",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.errors import UserError
 from rtl.selftest import SelfTest
-from rtl.synth import DEVICES, DROP_BANK_INIT, bank_style_script
+from rtl.synth import DEVICES, DROP_BANK_INIT, bank_style_script, tool_path
 
 BAUD = 115200
 REPEAT_BITS = 24
@@ -185,34 +184,21 @@ def build(board: str, test: SelfTest, out: Path, progress=print) -> dict[str, An
     folder: the YoWASP tools see only that tree). Returns the bitstream's path and the build's
     utilisation and Fmax from nextpnr's log."""
     platform = platform_for(board)
-    bin_dir = Path(sys.executable).parent
-    env = {name: str(bin_dir / tool) for name, tool in TOOL_ENV.items()}
-    missing = [tool for tool in env.values() if not Path(tool).is_file()]
-    if missing:
-        raise UserError(f"{', '.join(missing)}: not installed; run `bash scripts/setup.sh`")
+    env = {**os.environ, **{name: tool_path(tool) for name, tool in TOOL_ENV.items()}}
     progress(f"building for {board} in {out} (Yosys, nextpnr, pack; the first YoWASP call compiles each tool)")
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    plan = platform.prepare(  # not build(): that would also want a programmer (openFPGALoader, iceprog)
+        BoardTop(test, BOARDS[board]),
+        name="selftest",
+        script_after_read=DROP_BANK_INIT + bank_style_script(BOARDS[board].device, influence_params(test)),
+        synth_opts=DEVICES[BOARDS[board].device]["synth"].partition(" ")[2],  # as the synthesis reports
+    )
     try:
-        plan = platform.build(  # do_build=False: no programmer (openFPGALoader, iceprog) is needed
-            BoardTop(test, BOARDS[board]),
-            name="selftest",
-            do_build=False,
-            script_after_read=DROP_BANK_INIT + bank_style_script(BOARDS[board].device, influence_params(test)),
-            synth_opts=DEVICES[BOARDS[board].device]["synth"].partition(" ")[2],  # as the synthesis reports
-        )
-        plan.execute_local(str(out))
+        plan.execute_local(str(out), env=env)
     except subprocess.CalledProcessError:
         log = out / "selftest.tim"
         errors = re.findall(r"ERROR: .*", log.read_text()) if log.is_file() else []
         why = errors[0] if errors else "a tool failed"
         raise UserError(f"build for {board} failed: {why} (logs in {out})") from None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     bitstream = out / ("selftest.bin" if board == "icebreaker" else "selftest.bit")
     return {
         "board": board,

@@ -24,15 +24,9 @@ from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from golden.fixedpoint import DEFAULT, FixedPointConfig
 from rtl.params import egru_columns, make_params
+from rtl.parts import PARTS
 from rtl.synth import block_resources, synthesize
 
-# What each part offers, as nextpnr counts it (ICESTORM_LC, _RAM, _SPRAM, _DSP; TRELLIS_COMB, _FF,
-# DP16KD, MULT18X18D); Yosys's LUT count is a lower bound on the iCE40's logic cells.
-CAPACITY: dict[str, dict[str, int]] = {
-    "ice40-up5k": {"luts": 5280, "ffs": 5280, "bram": 30, "spram": 4, "dsp": 8},
-    "ecp5-25k": {"luts": 24288, "ffs": 24288, "bram": 56, "spram": 0, "dsp": 28},
-    "ecp5-85k": {"luts": 83640, "ffs": 83640, "bram": 208, "spram": 0, "dsp": 156},
-}
 PROBE_FIELDS = ("block", "device", "n", "lanes", "omega", "columns", "luts", "ffs", "bram", "spram", "dsp", "fits")
 LIMITED_BY = ("luts", "ffs", "bram", "spram", "dsp")
 
@@ -46,7 +40,7 @@ def block_for(block: str, n: int, lanes: int, omega: float, fp: FixedPointConfig
 
 def over(resources: dict[str, int], device: str) -> list[str]:
     """The resources that exceed the part."""
-    cap = CAPACITY[device]
+    cap = PARTS[device]
     return [r for r in LIMITED_BY if resources[r] > cap[r]]
 
 
@@ -61,28 +55,27 @@ def cache_name(stem: str, suffix: str, fp: FixedPointConfig) -> str:
 class Probes:
     """Yosys counts per (block, device, n, lanes, omega), cached in a CSV (resumable)."""
 
+    TEXT = ("block", "device", "fits")
+
     def __init__(self, path: Path, fp: FixedPointConfig):
         self.path, self.fp = path, fp
         self.rows: dict[tuple, dict[str, Any]] = {}
         if path.is_file():
             with open(path, newline="") as f:
-                for row in csv.DictReader(f):
-                    self.rows[(row["block"], row["device"], int(row["n"]), int(row["lanes"]), float(row["omega"]))] = {
-                        k: (
-                            row[k]
-                            if k in ("block", "device", "fits")
-                            else float(row[k])
-                            if k == "omega"
-                            else int(row[k])
-                        )
-                        for k in PROBE_FIELDS
-                    }
+                for text in csv.DictReader(f):
+                    row = {k: text[k] if k in self.TEXT else int(text[k]) for k in PROBE_FIELDS if k != "omega"}
+                    row["omega"] = float(text["omega"])
+                    self.rows[self.key(row)] = row
+
+    @staticmethod
+    def key(row: dict[str, Any]) -> tuple:
+        return tuple(row[k] for k in ("block", "device", "n", "lanes", "omega"))
 
     def get(self, block: str, device: str, n: int, lanes: int, omega: float) -> dict[str, Any]:
-        key = (block, device, n, lanes, omega)
+        row = {"block": block, "device": device, "n": n, "lanes": lanes, "omega": omega}
+        key = self.key(row)
         if key not in self.rows:
             params = block_for(block, n, lanes, omega, self.fp)
-            row = {"block": block, "device": device, "n": n, "lanes": lanes, "omega": omega}
             row["columns"] = getattr(params, "columns", 0)
             try:
                 res, _ = block_resources(block, params, device, progress=lambda _: None)
@@ -129,8 +122,8 @@ def largest_n(
 ) -> dict[str, Any]:
     """The largest n in [start, limit] whose block fits the device (see the module docstring);
     place=False trusts Yosys's counts (nextpnr on the largest blocks takes tens of minutes)."""
-    if device not in CAPACITY:
-        raise UserError(f"--devices: got {device!r}; expected some of {', '.join(CAPACITY)}")
+    if device not in PARTS:
+        raise UserError(f"--devices: got {device!r}; expected some of {', '.join(PARTS)}")
     if not 0 <= omega < 1:
         raise UserError(f"--omega: got {omega}; expected a fraction in [0, 1)")
     probes = Probes(out / cache_name("probes", "csv", fp), fp)
@@ -182,7 +175,7 @@ def largest_n(
         "at_limit": bad is None,  # still fits at `limit`: the part holds more
         "columns": row["columns"],
         "resources": {r: row[r] for r in LIMITED_BY},
-        "capacity": CAPACITY[device],
+        "capacity": {r: PARTS[device][r] for r in LIMITED_BY},
         "fmax_mhz": placed["fmax_mhz"] if placed else None,
         "memories": placed["memories"] if placed else [],
         "first_not_fitting": None if bad is None else probes.get(block, device, bad, lanes, omega),

@@ -16,7 +16,7 @@ import numpy as np
 from golden.cli_support import Parser, run_cli
 from golden.errors import UserError
 from golden.fixedpoint import FixedPointConfig, Fmt
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams, make_params
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams, check_blocks, make_params
 
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
 
@@ -225,9 +225,7 @@ def _selftest(args: argparse.Namespace):
         if block not in lanes or not value.isdigit():
             raise UserError(f"--lanes: {option!r}; expected BLOCK=L with BLOCK one of {', '.join(lanes)}")
         lanes[block] = int(value)
-    unknown = [b for b in args.blocks if b not in SELFTEST_LANES]
-    if unknown:
-        raise UserError(f"--blocks: unknown block {unknown[0]!r}; expected some of {', '.join(SELFTEST_LANES)}")
+    check_blocks(args.blocks)
     trace = load_trace(args.trace)
     vectors = [block_vectors(b, trace, args.sample, lanes[b], args.steps) for b in args.blocks]
     if getattr(args, "corrupt", None):
@@ -276,9 +274,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
     from rtl.capacity import largest_n, markdown, merge_results
 
-    unknown = [b for b in args.blocks if b not in SELFTEST_LANES]
-    if unknown:
-        raise UserError(f"--blocks: unknown block {unknown[0]!r}; expected some of {', '.join(SELFTEST_LANES)}")
+    check_blocks(args.blocks)
     if args.lanes < 1 or args.limit < 4:
         raise UserError(f"--lanes / --limit: got {args.lanes} / {args.limit}; expected lanes >= 1 and limit >= 4")
     fp = fixed_point(args.format)

@@ -113,6 +113,13 @@ BLOCK_PARAMS = {"router": RouterParams, "accumulate": AccumulateParams, "influen
 DEFAULT_LANES = {"router": 1, "accumulate": 1, "influence": 4}
 
 
+def check_blocks(blocks: list[str]) -> None:
+    """Refuse a block name that is not one of BLOCK_PARAMS (the --blocks options)."""
+    unknown = [b for b in blocks if b not in BLOCK_PARAMS]
+    if unknown:
+        raise UserError(f"--blocks: unknown block {unknown[0]!r}; expected some of {', '.join(BLOCK_PARAMS)}")
+
+
 def egru_columns(n: int, n_in: int = 2, omega: float = 0.0) -> int:
     """P of an EGRU: W (3 n n_in), V (3 n^2), b (3 n), theta (n), less the masked recurrent entries
     (golden.params masks exactly round(omega n^2) of each of V_u, V_r, V_z)."""

@@ -114,7 +114,7 @@ class InfluenceReadback(wiring.Component):
         self.p = p
         super().__init__(
             {
-                "done": In(stream.Signature(data.StructLayout({"stalls": unsigned(32)}))),
+                "done": In(stream.Signature(payload_shape(influence_signature(p), "done"))),
                 "rb_addr": Out(range(p.depth + 1)),
                 "rb_data": In(word_width),
                 "row_valid": In(p.n),

