@@ -1,21 +1,23 @@
 """FPGA resources of the accelerator (event router, gate accumulation, influence update) at a design
 point, for one part:
 
-    LUTs, FFs   sum over the three blocks of the fitted  c0 + c1 n + c2 L + c3 n L  (L = lanes), the
-                coefficients of `python -m rtl sweep` (Yosys, each block alone) shipped in
+    LUTs, FFs   sum over the three blocks of the fitted model of `python -m rtl sweep` (Yosys, each
+                block alone; features in rtl.resource_model: 1, n, L, n L, and for the influence
+                update the read multiplexers of its tiled M banks), the coefficients shipped in
                 data/fpga_fit.json with each block's error on the sweep's held-back points
-    memory      the design point's storage in bits, its influence part in SPRAM where the part has
-                SPRAM and it fits there (the M banks are single-ported), the rest in block RAM:
-                ceil(bits / bits per block), a lower bound (synthesis rounds each memory's width and
-                depth up to the block's shapes)
+    memory      the influence update's two M banks (each n ceil(P / L) words of L influence values,
+                P = influence words / n) as the RTL tiles them into the part's SPRAM or block RAM
+                (rtl.parts.bank_tiling: exact); the rest of the storage in block RAM as
+                ceil(bits / bits per block), a lower bound
     fits        every count within the part
 
-Lanes beyond the swept 1..4 and n beyond 4..16 extrapolate the fitted lines.
+Lanes beyond the swept 1..4 and n beyond 4..16 extrapolate the fitted model.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ import numpy as np
 
 from costmodel.errors import UserError
 from rtl.parts import PARTS as ALL_PARTS
-from rtl.parts import spram_bits
+from rtl.parts import bank_tiling, spram_bits
+from rtl.resource_model import features
 
 FIT_FILE = Path(__file__).parent / "data" / "fpga_fit.json"
 BLOCKS = ("router", "accumulate", "influence")
@@ -33,15 +36,16 @@ PARTS = {name: {**ALL_PARTS[name], "spram_bits": spram_bits(name)} for name in (
 UNITS = {
     "fpga_luts": "LUTs (fitted synthesis model)",
     "fpga_ffs": "flip-flops (fitted synthesis model)",
-    "fpga_bram": "block RAMs (lower bound from bits)",
-    "fpga_spram": "SPRAM blocks (lower bound from bits)",
+    "fpga_bram": "block RAMs (M banks as tiled; other storage: lower bound from bits)",
+    "fpga_spram": "SPRAM blocks (M banks as tiled)",
     "fpga_fits": "1 if every count is within the part",
 }
 
 
 @lru_cache(maxsize=1)
 def load_fit() -> dict[str, Any]:
-    return json.loads(FIT_FILE.read_text())
+    """The fit at the default word widths (the RTL's; fpga_fit.json also holds other widths' fits)."""
+    return json.loads(FIT_FILE.read_text())["default"]
 
 
 def check_part(part: str) -> None:
@@ -52,26 +56,39 @@ def check_part(part: str) -> None:
         raise UserError(f"hardware.fpga_device: got {part!r}; expected one of {', '.join(known)}")
 
 
-def block_model(block: str, part: str, resource: str, n, lanes) -> np.ndarray:
-    """c0 + c1 n + c2 L + c3 n L with the shipped coefficients of one block, part and resource."""
-    c = load_fit()[block][part][resource]["coefficients"]
-    n, lanes = np.asarray(n, dtype=np.float64), np.asarray(lanes, dtype=np.float64)
-    return c[0] + c[1] * n + c[2] * lanes + c[3] * n * lanes
+def block_model(block: str, part: str, resource: str, n, lanes, columns=0, value_bits: int = 24) -> np.ndarray:
+    """sum_i c_i feature_i (rtl.resource_model) with the shipped coefficients of one block, part
+    and resource, at every point of the broadcast arrays n, lanes, columns."""
+    c = np.asarray(load_fit()[block][part][resource]["coefficients"])
+    n, lanes, columns = np.broadcast_arrays(*(np.asarray(v, dtype=np.int64) for v in (n, lanes, columns)))
+    out = np.empty(n.shape)
+    for i in np.ndindex(n.shape):
+        out[i] = c @ features(block, part, int(n[i]), int(lanes[i]), int(columns[i]), value_bits)
+    return out
 
 
-def fpga_figures(part: str, n, lanes, storage_bytes, influence_bytes) -> dict[str, np.ndarray]:
-    """The columns of UNITS for one part at design points (arrays broadcast together)."""
+def bank_blocks(part: str, n, lanes, columns, value_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(SPRAM, block RAM) primitives of the two M banks at each point (rtl.parts.bank_tiling)."""
+    n, lanes, columns = np.broadcast_arrays(*(np.asarray(v, dtype=np.int64) for v in (n, lanes, columns)))
+    spram, bram = np.zeros(n.shape), np.zeros(n.shape)
+    for i in np.ndindex(n.shape):
+        L = int(lanes[i])
+        tiling = bank_tiling(part, int(n[i]) * math.ceil(int(columns[i]) / L), L * value_bits)
+        (spram if tiling.kind == "spram" else bram)[i] = 2 * tiling.primitives
+    return spram, bram
+
+
+def fpga_figures(part: str, n, lanes, storage_bytes, influence_words, influence_bits: int) -> dict[str, np.ndarray]:
+    """The columns of UNITS for one part at design points (arrays broadcast together); the
+    influence update's P is influence_words / n (rounded up)."""
     spec = PARTS[part]
-    luts = sum(block_model(b, part, "luts", n, lanes) for b in BLOCKS)
-    ffs = sum(block_model(b, part, "ffs", n, lanes) for b in BLOCKS)
-    storage_bits = np.asarray(storage_bytes, dtype=np.float64) * 8
-    influence_bits = np.asarray(influence_bytes, dtype=np.float64) * 8
-    spram = np.zeros_like(storage_bits)
-    if spec["spram"]:
-        needed = np.ceil(influence_bits / 2 / spec["spram_bits"]) * 2  # two banks, each its own blocks
-        spram = np.where(needed <= spec["spram"], needed, 0)
-    in_bram = storage_bits - np.where(spram > 0, influence_bits, 0)
-    bram = np.ceil(in_bram / spec["bram_bits"])
+    n, lanes, influence_words = (np.asarray(v, dtype=np.float64) for v in (n, lanes, influence_words))
+    columns = np.ceil(influence_words / n)
+    luts = sum(block_model(b, part, "luts", n, lanes, columns, influence_bits) for b in BLOCKS)
+    ffs = sum(block_model(b, part, "ffs", n, lanes, columns, influence_bits) for b in BLOCKS)
+    spram, bank_bram = bank_blocks(part, n, lanes, columns, influence_bits)
+    other_bits = np.asarray(storage_bytes, dtype=np.float64) * 8 - influence_words * influence_bits
+    bram = bank_bram + np.ceil(np.maximum(other_bits, 0) / spec["bram_bits"])
     fits = (luts <= spec["luts"]) & (ffs <= spec["ffs"]) & (bram <= spec["bram"]) & (spram <= spec["spram"])
     return {
         "fpga_luts": np.round(luts),

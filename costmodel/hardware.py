@@ -177,7 +177,11 @@ def hardware_figures(
         "energy_memory_pj": e_memory,
         "energy_static_pj": e_static,
         "energy_pj": e_compute + e_memory + e_static,
-    } | (fpga_figures(hw.fpga_device, n, lanes, storage, influence_bytes) if hw.fpga_device else {})
+    } | (
+        fpga_figures(hw.fpga_device, n, lanes, storage, cost.memory_influence, hw.influence_bits)
+        if hw.fpga_device
+        else {}
+    )
 
 
 UNITS = {

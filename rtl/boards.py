@@ -12,6 +12,7 @@ is here (UartTx, 30 lines).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -24,8 +25,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.errors import UserError
-from rtl.selftest import SelfTest
-from rtl.synth import DEVICES, DROP_BANK_INIT, bank_style_script, tool_path
+from rtl.selftest import BlockVectors, SelfTest
+from rtl.synth import DEVICES, DROP_BANK_INIT, bank_style_script, for_device, tool_path
 
 BAUD = 115200
 REPEAT_BITS = 24
@@ -179,11 +180,12 @@ def platform_for(board: str):
     return getattr(__import__(module, fromlist=[cls]), cls)()
 
 
-def build(board: str, test: SelfTest, out: Path, progress=print) -> dict[str, Any]:
+def build(board: str, vectors: list[BlockVectors], out: Path, progress=print) -> dict[str, Any]:
     """Synthesise, place, route and pack the self-test for `board` in `out` (relative to the working
     folder: the YoWASP tools see only that tree). Returns the bitstream's path and the build's
     utilisation and Fmax from nextpnr's log."""
     platform = platform_for(board)
+    test = SelfTest(for_board(vectors, board))
     env = {**os.environ, **{name: tool_path(tool) for name, tool in TOOL_ENV.items()}}
     progress(f"building for {board} in {out} (Yosys, nextpnr, pack; the first YoWASP call compiles each tool)")
     plan = platform.prepare(  # not build(): that would also want a programmer (openFPGALoader, iceprog)
@@ -209,6 +211,15 @@ def build(board: str, test: SelfTest, out: Path, progress=print) -> dict[str, An
         "uart": f"{BAUD} 8N1",
         **placement(out / "selftest.tim"),
     }
+
+
+def for_board(vectors: list[BlockVectors], board: str) -> list[BlockVectors]:
+    """The blocks' self-test vectors with their parameters for the board's part (rtl.synth.for_device:
+    the influence update's M banks tiled into its RAM primitives)."""
+    if board not in BOARDS:
+        raise UserError(f"--board: got {board!r}; expected one of {', '.join(BOARDS)}")
+    device = BOARDS[board].device
+    return [dataclasses.replace(v, params=for_device(v.params, device)) for v in vectors]
 
 
 def influence_params(test: SelfTest):

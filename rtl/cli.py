@@ -15,8 +15,8 @@ import numpy as np
 
 from golden.cli_support import Parser, run_cli
 from golden.errors import UserError
-from golden.fixedpoint import FixedPointConfig, Fmt
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams, check_blocks, make_params
+from golden.fixedpoint import FixedPointConfig
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams, check_blocks, fixed_point, make_params
 
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
 
@@ -63,6 +63,10 @@ def build_parser() -> Parser:
         "--hold-out-n", type=int, nargs="+", default=[12], dest="hold_out_n", help="n held back (default 12)"
     )
     w.add_argument("--out", required=True, help="folder: resources.csv (resumable), fit.json, resources.png")
+    w.add_argument(
+        "--place", action="store_true", help="also place and route every point (nextpnr): Fmax and fit; slow"
+    )
+    _format_option(w)
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = sub.add_parser("capacity", help="largest n of each block that fits each part (Yosys counts, then nextpnr)")
     c.add_argument("--blocks", nargs="+", default=list(SELFTEST_LANES), help="default: all three")
@@ -82,6 +86,8 @@ def build_parser() -> Parser:
         b = sub.add_parser(name, help=what)
         if name == "build":
             b.add_argument("--board", required=True, help="icebreaker or ulx3s-85f")
+        else:
+            b.add_argument("--board", help="simulate the top as built for this board (its RAM tiling)")
         b.add_argument("--trace", required=True, help="golden trace (.npz) whose sample the blocks replay")
         b.add_argument("--blocks", nargs="+", default=list(SELFTEST_LANES), help="default: router accumulate influence")
         b.add_argument("--sample", type=int, default=0, help="trace sample (default 0)")
@@ -115,31 +121,6 @@ def _format_option(p: argparse.ArgumentParser) -> None:
         help="override a fixed-point format, e.g. influence=20,14 or lut_bits=8 (repeatable; "
         "signals: " + ", ".join(f.name for f in fields(FixedPointConfig)) + ")",
     )
-
-
-def fixed_point(options: list[str]) -> FixedPointConfig:
-    """FixedPointConfig with the --format overrides applied (errors name the option and the value)."""
-    known = {f.name for f in fields(FixedPointConfig)}
-    changes: dict = {}
-    for option in options:
-        name, _, value = option.partition("=")
-        if name not in known:
-            raise UserError(
-                f"--format: unknown signal {name!r} in {option!r}; expected one of {', '.join(sorted(known))}"
-            )
-        try:
-            parts = [int(v) for v in value.split(",")]
-        except ValueError:
-            parts = []
-        if name == "lut_bits":
-            if len(parts) != 1:
-                raise UserError(f"--format: {option!r}; expected lut_bits=<bits>")
-            changes[name] = parts[0]
-        else:
-            if len(parts) != 2:
-                raise UserError(f"--format: {option!r}; expected {name}=<width>,<frac>")
-            changes[name] = Fmt(*parts)
-    return FixedPointConfig(**changes)
 
 
 def trace_meta(path: str) -> dict:
@@ -202,22 +183,35 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from rtl.synth_sweep import fit, plot, run_sweep, write_fit  # imports Amaranth
 
     out = Path(args.out)
-    rows = run_sweep(args.blocks, args.devices, args.n, args.lanes, out, progress=not args.no_progress)
+    fp = fixed_point(args.format)
+    rows = run_sweep(args.blocks, args.devices, args.n, args.lanes, out, args.place, fp, progress=not args.no_progress)
     fits = fit(rows, args.hold_out_n)
     write_fit(fits, out / "fit.json")
     plot(rows, fits, out / "resources.png")
-    for block, devices in fits.items():
-        for device, resources in devices.items():
-            errs = ", ".join(f"{r} max {m['max_error']:.1%}" for r, m in resources.items())
-            print(f"{block} on {device}: model error on held-back points: {errs}")
+    for label, blocks in fits.items():
+        widths = "" if label == "default" else f" ({label})"
+        for block, devices in blocks.items():
+            for device, resources in devices.items():
+                errs = ", ".join(f"{r} max {m['max_error']:.1%}" for r, m in resources.items())
+                print(f"{block} on {device}{widths}: model error on held-back points: {errs}")
+    for group in sorted({(r["format"], r["block"], r["device"]) for r in rows}):
+        mine = [r for r in rows if (r["format"], r["block"], r["device"]) == group]
+        fmax = [r["fmax_mhz"] for r in mine if r["fmax_mhz"]]
+        unplaced = sum(r["placed"].startswith("no") for r in mine)
+        if fmax or unplaced:
+            span = f"Fmax {min(fmax):.1f} .. {max(fmax):.1f} MHz" if fmax else "no Fmax"
+            widths = "" if group[0] == "default" else f" ({group[0]})"
+            print(f"{group[1]} on {group[2]}{widths}: {span} ({len(fmax)} placed, {unplaced} do not fit)")
     print(f"wrote {out}/resources.csv, fit.json and resources.png ({len(rows)} points)")
     return 0
 
 
-def _selftest(args: argparse.Namespace):
-    """The self-test top for the options (imports torch and Amaranth)."""
+def _selftest_vectors(args: argparse.Namespace) -> list:
+    """Each block's self-test vectors for the options, with its parameters for --board if given
+    (imports torch and Amaranth)."""
     from golden.trace import load_trace
-    from rtl.selftest import SelfTest, block_vectors
+    from rtl.boards import for_board
+    from rtl.selftest import block_vectors
 
     lanes = dict(SELFTEST_LANES)
     for option in args.lanes:
@@ -232,13 +226,14 @@ def _selftest(args: argparse.Namespace):
         from rtl.selftest import corrupt
 
         corrupt(vectors, args.corrupt)
-    return SelfTest(vectors)
+    return for_board(vectors, args.board) if args.board else vectors
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
+    from rtl.selftest import SelfTest
     from rtl.simulation import simulate_selftest
 
-    test = _selftest(args)
+    test = SelfTest(_selftest_vectors(args))
     print(f"simulating the self-test: {', '.join(args.blocks)}, {test.checked_words} output words to compare")
     result = simulate_selftest(test)
     print(f"{result.report.strip()}   ({result.cycles} cycles)")
@@ -249,16 +244,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
     from rtl.boards import build
 
-    test = _selftest(args)
+    vectors = _selftest_vectors(args)
     out = Path(args.out or f"out/build/{args.board}")
-    report = build(args.board, test, out)
+    report = build(args.board, vectors, out)
     report.update(
         trace=args.trace,
         sample=args.sample,
         steps=args.steps,
         blocks=args.blocks,
-        lanes={v.block: v.params.lanes for v in test.vectors},
-        checked_words=test.checked_words,
+        lanes={v.block: v.params.lanes for v in vectors},
+        checked_words=sum(v.checked_words for v in vectors),
     )
     atomic_write_text(out / "build.json", json.dumps(report, indent=2) + "\n")
     fmax = "-" if report["fmax_mhz"] is None else f"{report['fmax_mhz']:.1f} MHz"

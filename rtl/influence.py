@@ -38,6 +38,7 @@ from amaranth.lib.wiring import In, Out
 from golden.fixedpoint import bits_for
 from rtl.arith import round_saturate
 from rtl.params import InfluenceParams
+from rtl.tiled_memory import TiledMemory
 
 
 def influence_signature(p: InfluenceParams) -> wiring.Signature:
@@ -77,10 +78,7 @@ class InfluenceUpdate(wiring.Component):
         n, L, C = p.n, p.lanes, p.chunks
         m = Module()
 
-        banks = [memory.Memory(shape=self.word, depth=p.depth, init=[]) for _ in range(2)]
-        m.submodules.bank0, m.submodules.bank1 = banks
-        rd = [b.read_port() for b in banks]
-        wr = [b.write_port() for b in banks]
+        banks = [TiledMemory(m, f"bank{i}", self.word, p.depth, p.banks) for i in range(2)]
         coefs = m.submodules.coefs = memory.Memory(shape=signed(fp.coef.width), depth=n << p.term_bits, init=[])
         coef_rd, coef_wr = coefs.read_port(), coefs.write_port()
 
@@ -145,9 +143,10 @@ class InfluenceUpdate(wiring.Component):
         # The bank being written is not read (single-port RAM such as SPRAM keeps its output then).
         for i, writing in enumerate((bank, ~bank)):  # bank 0 receives M_t while bank = 1, and vice versa
             address = Mux(writing, write_addr, issue_addr)
-            m.d.comb += [rd[i].addr.eq(address), wr[i].addr.eq(address), rd[i].en.eq(~stall & ~writing)]
+            m.d.comb += [banks[i].read_addr.eq(address), banks[i].write_addr.eq(address)]
+            m.d.comb += banks[i].read_en.eq(~stall & ~writing)
         m_word = Signal(self.word)  # M_{t-1} as read: the issued word while busy, readback when idle
-        m.d.comb += m_word.eq(Mux(bank, rd[1].data, rd[0].data))
+        m.d.comb += m_word.eq(Mux(bank, banks[1].read_data, banks[0].read_data))
         m.d.comb += [
             self.rb_data.eq(m_word),
             self.row_valid.eq(valid[bank]),
@@ -175,9 +174,9 @@ class InfluenceUpdate(wiring.Component):
             mbar_term = Mux(mbar_match, mbar.values[lane], 0)
             total = c_acc[lane] + (mbar_term << fp.coef.frac)
             for i in range(2):
-                m.d.comb += wr[i].data[lane].eq(round_saturate(total, fp.coef.frac, fp.influence))
+                m.d.comb += banks[i].write_data[lane].eq(round_saturate(total, fp.coef.frac, fp.influence))
         with m.If(c_valid & self.mbar.valid):
-            m.d.comb += [self.mbar.ready.eq(mbar_match), wr[0].en.eq(bank), wr[1].en.eq(~bank)]
+            m.d.comb += [self.mbar.ready.eq(mbar_match), banks[0].write_en.eq(bank), banks[1].write_en.eq(~bank)]
             m.d.sync += valid[~bank].eq(valid[~bank] | (1 << c_row))
 
         with m.FSM():

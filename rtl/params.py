@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
 from golden.errors import UserError
-from golden.fixedpoint import DEFAULT, FixedPointConfig, bits_for
+from golden.fixedpoint import DEFAULT, FixedPointConfig, Fmt, bits_for
+from rtl.parts import Tiling
 
 MAX_UNITS = 1 << 16  # a sanity bound; the cost model evaluates large networks with these too
 
@@ -73,13 +74,15 @@ class AccumulateParams(_UnitsAndLanes):
 @dataclass(frozen=True)
 class InfluenceParams:
     """InfluenceUpdate: n units, `columns` compacted parameters (P), `lanes` MAC lanes (L);
-    decay=False for cells without a decay term (the threshold RNN)."""
+    decay=False for cells without a decay term (the threshold RNN); banks: how each M bank is built
+    from RAM primitives (rtl.synth.for_device picks the part's), None: one memory per bank."""
 
     n: int
     columns: int
     lanes: int = 4
     decay: bool = True
     fp: FixedPointConfig = field(default=DEFAULT)
+    banks: Tiling | None = None
 
     def __post_init__(self) -> None:
         _check_int("n", self.n, 1, MAX_UNITS)
@@ -87,6 +90,13 @@ class InfluenceParams:
         _check_int("lanes", self.lanes, 1, self.columns, " (at most one lane per column)")
         if not isinstance(self.decay, bool):
             raise UserError(f"decay: got {self.decay!r}; expected True or False")
+        if self.banks is not None:
+            t = self.banks
+            if (t.depth, t.width) != (self.depth, self.word_width) or t.tile_depth & (t.tile_depth - 1):
+                raise UserError(
+                    f"banks: got a tiling of {t.depth} x {t.width} words into {t.tile_depth} x {t.tile_width}; "
+                    f"expected {self.depth} x {self.word_width} into a power-of-two depth"
+                )
 
     @property
     def chunks(self) -> int:
@@ -97,6 +107,11 @@ class InfluenceParams:
     def depth(self) -> int:
         """Words per buffer of M: n rows x chunks."""
         return self.n * self.chunks
+
+    @property
+    def word_width(self) -> int:
+        """Bits of a word of M: L influence values."""
+        return self.lanes * self.fp.influence.width
 
     @property
     def max_terms(self) -> int:
@@ -143,3 +158,48 @@ def make_params(
         columns = egru_columns(n) if columns is None else columns
         return InfluenceParams(n=n, columns=columns, lanes=lanes, decay=decay, fp=fp)
     return BLOCK_PARAMS[block](n=n, lanes=lanes, fp=fp)
+
+
+def describe(params: RouterParams | AccumulateParams | InfluenceParams) -> dict[str, object]:
+    """The parameters as JSON values (the fixed-point formats are reported on their own)."""
+    return {k: asdict(v) if is_dataclass(v) else v for k, v in vars(params).items() if k != "fp"}
+
+
+def fixed_point(options: list[str]) -> FixedPointConfig:
+    """FixedPointConfig with the --format overrides applied (errors name the option and the value)."""
+    known = {f.name for f in fields(FixedPointConfig)}
+    changes: dict = {}
+    for option in options:
+        name, _, value = option.partition("=")
+        if name not in known:
+            raise UserError(
+                f"--format: unknown signal {name!r} in {option!r}; expected one of {', '.join(sorted(known))}"
+            )
+        try:
+            parts = [int(v) for v in value.split(",")]
+        except ValueError:
+            parts = []
+        if name == "lut_bits":
+            if len(parts) != 1:
+                raise UserError(f"--format: {option!r}; expected lut_bits=<bits>")
+            changes[name] = parts[0]
+        else:
+            if len(parts) != 2:
+                raise UserError(f"--format: {option!r}; expected {name}=<width>,<frac>")
+            changes[name] = Fmt(*parts)
+    return FixedPointConfig(**changes)
+
+
+def format_label(fp: FixedPointConfig) -> str:
+    """The formats as the --format options that make them from the defaults ("default" for none);
+    fixed_point(label.split()) gives fp back."""
+    changed = []
+    for f in fields(FixedPointConfig):
+        value, default = getattr(fp, f.name), getattr(DEFAULT, f.name)
+        if value != default:
+            changed.append(f"{f.name}={value}" if f.name == "lut_bits" else f"{f.name}={value.width},{value.frac}")
+    return " ".join(changed) or "default"
+
+
+def format_from_label(label: str) -> FixedPointConfig:
+    return DEFAULT if label == "default" else fixed_point(label.split())

@@ -12,10 +12,10 @@ Files go to out/synth/<device>/<module>-<hash>/ (the tools run there: YoWASP see
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
-import math
 import re
 import subprocess
 import sys
@@ -30,8 +30,8 @@ from amaranth.lib.wiring import In
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from rtl.accumulate import column_layout, weight_entry_layout
-from rtl.params import InfluenceParams
-from rtl.parts import PARTS
+from rtl.params import InfluenceParams, describe
+from rtl.parts import bank_tiling
 from rtl.verilog import BLOCKS, write_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,30 +80,30 @@ DEVICES["ecp5-85k"] = {
 # for RAM without initialisation, the iCE40 UP5K's SPRAM.
 # Board builds read Amaranth's RTLIL and delete the banks' $meminit cells; the reports here read
 # Verilog, from which the banks' initial statements are removed before Yosys parses them (at n = 16
-# there are 30,000 of them, a minute of parsing).
-DROP_BANK_INIT = "delete t:$meminit_v2 r:MEMID=\\bank0 %i; delete t:$meminit_v2 r:MEMID=\\bank1 %i"
-BANK_INIT_LINE = re.compile(r"^\s*bank[01]\[\d+\] = \d+'h[0-9a-f]+;\n", re.MULTILINE)
+# there are 30,000 of them, a minute of parsing). A bank built from tiles has memories bank0_<r>_<c>.
+DROP_BANK_INIT = "delete t:$meminit_v2 r:MEMID=\\bank[01]* %i"
+BANK_INIT_LINE = re.compile(r"^\s*bank[01](?:_\d+_\d+)?\[\d+\] = \d+'h[0-9a-f]+;\n", re.MULTILINE)
 
 
 def without_bank_init(verilog_text: str) -> str:
     return BANK_INIT_LINE.sub("", verilog_text)
 
 
-def banks_in_spram(device: str, params) -> bool:
-    """Whether the influence update's two M banks go to the part's single-port RAM: when it has
-    some and both banks fit (each bank ceil(word / 16) x ceil(depth / 16K) SPRAMs); else they
-    stay with Yosys's choice (block RAM)."""
-    spec = PARTS[device]
-    if not spec["spram"] or not isinstance(params, InfluenceParams):
-        return False
-    word = params.lanes * params.fp.influence.width
-    per_bank = math.ceil(word / spec["spram_width"]) * math.ceil(params.depth / spec["spram_depth"])
-    return 2 * per_bank <= spec["spram"]
+def for_device(params, device: str):
+    """The block's parameters for one part: the influence update's M banks tiled into the part's
+    RAM primitives (rtl.parts.bank_tiling); other blocks unchanged."""
+    if not isinstance(params, InfluenceParams):
+        return params
+    return dataclasses.replace(params, banks=bank_tiling(device, params.depth, params.word_width))
 
 
 def bank_style_script(device: str, params) -> str:
-    """Yosys commands (after reading the design) that put the M banks in SPRAM when banks_in_spram."""
-    return '; setattr -set ram_style "huge" m:bank0 m:bank1' if banks_in_spram(device, params) else ""
+    """Yosys commands (after reading the design) that keep the M banks' tiles in the RAM they were
+    tiled for: SPRAM or block RAM (never LUT RAM or logic)."""
+    if not isinstance(params, InfluenceParams):
+        return ""
+    style = "huge" if bank_tiling(device, params.depth, params.word_width).kind == "spram" else "block"
+    return f'; setattr -set ram_style "{style}" m:bank0* m:bank1*'
 
 
 MAPPED = re.compile(r"mapping memory (\S+?)\.(\w+) via (\S+)")
@@ -184,6 +184,7 @@ def block_resources(block: str, params, device: str, progress=print) -> tuple[di
         raise UserError(f"--device: got {device!r}; expected one of {', '.join(DEVICES)}")
     spec = DEVICES[device]
     module = BLOCKS[block][2]
+    params = for_device(params, device)
     key = hashlib.sha256(json.dumps([block, repr(params), device]).encode()).hexdigest()[:10]
     work = OUT / device / f"{module}-{key}"
     v_path, _ = write_block(block, params, work)
@@ -205,6 +206,7 @@ def block_resources(block: str, params, device: str, progress=print) -> tuple[di
 def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any]:
     """Resources (block alone) and Fmax (block in the harness) on one device; see the module doc."""
     resources, work = block_resources(block, params, device, progress)
+    params = for_device(params, device)
     spec = DEVICES[device]
     module = BLOCKS[block][2]
     harness = Harness(BLOCKS[block][0](params))
@@ -233,7 +235,7 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
         "block": block,
         "module": module,
         "device": device,
-        "parameters": {k: v for k, v in vars(params).items() if k != "fp"},
+        "parameters": describe(params),
         "fixed_point": params.fp.to_dict(),
         "resources": resources,
         "placed_with_harness": placed,
@@ -253,15 +255,25 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
 
 def memories(block: str, params, mapping: dict[str, str]) -> list[dict[str, Any]]:
     """The block's on-chip memories (what holds what), with their depth, width and bits, and the
-    primitive Yosys mapped each to (`mapping`, from its log; a memory not there became logic)."""
+    primitive Yosys mapped each to (`mapping`, from its log, by memory name; a memory built from
+    tiles <name>_<r>_<c> (rtl.tiled_memory) is reported once, with its tiling; a memory not in the
+    log became logic)."""
     fp = params.fp
+    tiles = {}
     if block == "influence":
-        word = params.lanes * fp.influence.width
+        word = params.word_width
         mems = [
             ("bank0", "M_{t-1} or M_t (double buffer)", params.depth, word),
             ("bank1", "M_{t-1} or M_t (double buffer)", params.depth, word),
             ("coefs", "coefficients decay_k and G[k, l] d_l of the step", params.n << params.term_bits, fp.coef.width),
         ]
+        tiling = params.banks
+        if tiling is not None:
+            tiles = {name: tiling for name in ("bank0", "bank1")}
+            for name in tiles:
+                kinds = {kind for tile, kind in mapping.items() if re.fullmatch(rf"{name}(_\d+_\d+)?", tile)}
+                if kinds:
+                    mapping[name] = " and ".join(sorted(kinds))
     elif block == "accumulate":
         entry = weight_entry_layout(params).size
         mems = [
@@ -280,6 +292,11 @@ def memories(block: str, params, mapping: dict[str, str]) -> list[dict[str, Any]
             "bits": depth * width,
             "mapped_to": mapping.get(name, "flip-flops and LUTs"),
         }
+        | (
+            {"tiles": f"{tiles[name].deep} x {tiles[name].wide} of {tiles[name].tile_depth} x {tiles[name].tile_width}"}
+            if name in tiles
+            else {}
+        )
         for name, holds, depth, width in mems
     ]
 
@@ -295,6 +312,7 @@ def table(summary: dict[str, Any]) -> str:
     row = " | ".join([summary["block"], summary["device"], *(str(r[c]) for c in cols), fmax])
     held = [
         f"  {m['name']} ({m['holds']}; {m['depth']} x {m['width']} bits) -> {m['mapped_to']}"
+        + (f", {m['tiles']} tiles" if "tiles" in m else "")
         for m in summary["memories"]
     ]
     return "\n".join([head, row, fits, *(["memories:"] + held if held else [])])

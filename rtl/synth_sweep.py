@@ -1,8 +1,12 @@
-"""Resource sweep: every block synthesised (Yosys, block alone) over n and lanes on each device, a
-tidy CSV (resumable: points already in it are not synthesised again), a fitted linear resource model
-per block, device and resource with its error on held-back points, and a plot.
+"""Resource sweep: every block synthesised (Yosys, block alone) over n and lanes on each device, at
+one set of word widths per run (`format`: the --format options from the defaults; runs at other
+widths add to the same CSV), and with `place` also placed and routed in the synthesis harness
+(nextpnr: Fmax, and whether it fits); a tidy CSV (resumable: points already in it are not synthesised
+again, nor placed again), a fitted linear resource model per word widths, block, device and resource
+with its error on held-back points, and a plot (LUTs with the model; Fmax where placed).
 
-The model:  resource ~ c0 + c1 n + c2 L + c3 n L   (least squares on the training points)
+The model:  resource ~ c0 + c1 n + c2 L + c3 n L (+ c4 mux for the influence update: the read
+multiplexers of its tiled M banks; rtl.resource_model), least squares on the training points.
 Held back: every point whose n is in `hold_out_n` (interpolation inside the swept range); the error
 of a point is |model - synthesis| / synthesis.
 """
@@ -24,33 +28,56 @@ from tqdm import tqdm  # noqa: E402
 
 from golden.atomic import atomic_path, atomic_write_text  # noqa: E402
 from golden.errors import UserError  # noqa: E402
-from rtl.params import check_blocks, make_params  # noqa: E402
-from rtl.synth import DEVICES, block_resources  # noqa: E402
+from golden.fixedpoint import DEFAULT, FixedPointConfig  # noqa: E402
+from rtl.params import check_blocks, egru_columns, format_from_label, format_label, make_params  # noqa: E402
+from rtl.resource_model import BASE, FEATURES, features  # noqa: E402
+from rtl.synth import DEVICES, block_resources, synthesize  # noqa: E402
 
-FIELDS = ("block", "device", "n", "lanes", "columns", "luts", "ffs", "carry", "bram", "spram", "dsp")
+FIELDS = (
+    "format", "block", "device", "n", "lanes", "columns", "luts", "ffs", "carry", "bram", "spram", "dsp", "placed",
+    "fmax_mhz",
+)  # fmt: skip
+COUNTS = ("luts", "ffs", "carry", "bram", "spram", "dsp")
 FITTED = ("luts", "ffs")
-FEATURES = ("1", "n", "L", "n*L")
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{k: (v if k in ("block", "device") else int(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [_parse_row(row) for row in csv.DictReader(f)]
+
+
+def _parse_row(text: dict[str, str | None]) -> dict[str, Any]:
+    """A CSV row: names as text, counts as integers; placed: "yes", "no: <why>" or "" (not placed);
+    fmax_mhz: a float or None (not placed or not fitting)."""
+    row: dict[str, Any] = {"format": text.get("format") or "default", "block": text["block"], "device": text["device"]}
+    row |= {k: int(text[k] or 0) for k in FIELDS[3:12]}
+    row["placed"] = text.get("placed") or ""
+    row["fmax_mhz"] = float(text["fmax_mhz"]) if text.get("fmax_mhz") else None
+    return row
 
 
 def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS)
     writer.writeheader()
-    writer.writerows(sorted(rows, key=lambda r: (r["block"], r["device"], r["n"], r["lanes"])))
+    writer.writerows(sorted(rows, key=lambda r: (r["format"] != "default", r["format"], *_key(r)[1:])))
     atomic_write_text(path, buf.getvalue())
 
 
 def run_sweep(
-    blocks: list[str], devices: list[str], ns: list[int], lanes: list[int], out: Path, progress: bool = True
+    blocks: list[str],
+    devices: list[str],
+    ns: list[int],
+    lanes: list[int],
+    out: Path,
+    place: bool = False,
+    fp: FixedPointConfig = DEFAULT,
+    progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Synthesise every missing (block, device, n, lanes) point; returns all rows of the CSV."""
+    """Synthesise every missing (block, device, n, lanes) point at the word widths `fp`, and with
+    `place` place and route every such point not yet placed; returns all rows of the CSV."""
     check_blocks(blocks)
     for device in devices:
         if device not in DEVICES:
@@ -58,41 +85,63 @@ def run_sweep(
     if any(v < 1 for v in ns + lanes):
         raise UserError(f"--n / --lanes: got {ns} / {lanes}; expected positive integers")
     path = out / "resources.csv"
-    rows = read_rows(path)
-    done = {(r["block"], r["device"], r["n"], r["lanes"]) for r in rows}
+    label = format_label(fp)
+    rows = {_key(r): r for r in read_rows(path)}
     todo = [
-        (b, d, n, L) for b in blocks for d in devices for n in ns for L in lanes if L <= n and (b, d, n, L) not in done
+        (label, b, d, n, L)
+        for b in blocks
+        for d in devices
+        for n in ns
+        for L in lanes
+        if L <= n and ((label, b, d, n, L) not in rows or (place and not rows[label, b, d, n, L]["placed"]))
     ]
-    for block, device, n, L in tqdm(todo, desc="synthesis", disable=not progress):
-        params = make_params(block, n, L)
-        res, _ = block_resources(block, params, device, progress=lambda _: None)
-        rows.append(
-            {
-                "block": block,
-                "device": device,
-                "n": n,
-                "lanes": L,
-                "columns": getattr(params, "columns", 0),
-                **{k: res[k] for k in FIELDS[5:]},
-            }
-        )
-        write_rows(rows, path)  # after every point, so an interrupted sweep resumes
-    return rows
+    for key in tqdm(todo, desc="place and route" if place else "synthesis", disable=not progress):
+        _, block, device, n, L = key
+        params = make_params(block, n, L, fp=fp)
+        row = dict(zip(("format", "block", "device", "n", "lanes"), key), columns=getattr(params, "columns", 0))
+        if place:
+            summary = synthesize(block, params, device, progress=lambda _: None)
+            res, placed = summary["resources"], summary["placed_with_harness"]
+            row["placed"] = "yes" if placed["fits"] else f"no: {placed['error']}"
+            row["fmax_mhz"] = summary["fmax_mhz"]
+        else:
+            res, _ = block_resources(block, params, device, progress=lambda _: None)
+            row |= {"placed": "", "fmax_mhz": None}
+        rows[key] = row | {k: res[k] for k in COUNTS}
+        write_rows(list(rows.values()), path)  # after every point, so an interrupted sweep resumes
+    return list(rows.values())
+
+
+def _key(row: dict[str, Any]) -> tuple:
+    return tuple(row[k] for k in ("format", "block", "device", "n", "lanes"))
 
 
 def _features(rows: list[dict[str, Any]]) -> np.ndarray:
-    return np.array([[1.0, r["n"], r["lanes"], r["n"] * r["lanes"]] for r in rows])
+    return np.array(
+        [
+            features(
+                r["block"],
+                r["device"],
+                r["n"],
+                r["lanes"],
+                r["columns"],
+                format_from_label(r["format"]).influence.width,
+            )
+            for r in rows
+        ]
+    )
 
 
 def fit(rows: list[dict[str, Any]], hold_out_n: list[int]) -> dict[str, Any]:
-    """Per block, device and resource: coefficients from the training points and the error on the
-    held-back ones."""
+    """Per word widths (format label), block, device and resource: coefficients from the training
+    points and the error on the held-back ones; {format: {block: {device: {resource: ...}}}}."""
     out: dict[str, Any] = {}
-    for block, device in sorted({(r["block"], r["device"]) for r in rows}):
-        mine = [r for r in rows if r["block"] == block and r["device"] == device]
+    for label, block, device in sorted({_key(r)[:3] for r in rows}):
+        mine = [r for r in rows if _key(r)[:3] == (label, block, device)]
         train = [r for r in mine if r["n"] not in hold_out_n]
         held = [r for r in mine if r["n"] in hold_out_n]
-        if len(train) < len(FEATURES) or not held:
+        names = FEATURES.get(block, BASE)
+        if len(train) < len(names) or not held:
             continue
         for resource in FITTED:
             coef, *_ = np.linalg.lstsq(_features(train), np.array([r[resource] for r in train], float), rcond=None)
@@ -107,8 +156,8 @@ def fit(rows: list[dict[str, Any]], hold_out_n: list[int]) -> dict[str, Any]:
                 }
                 for r, p in zip(held, pred)
             ]
-            out.setdefault(block, {}).setdefault(device, {})[resource] = {
-                "features": list(FEATURES),
+            out.setdefault(label, {}).setdefault(block, {}).setdefault(device, {})[resource] = {
+                "features": list(names),
                 "coefficients": [float(c) for c in coef],
                 "training_points": len(train),
                 "held_back": errors,
@@ -118,24 +167,40 @@ def fit(rows: list[dict[str, Any]], hold_out_n: list[int]) -> dict[str, Any]:
 
 
 def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path) -> None:
-    """LUTs against n per lanes: synthesis (points) and the fitted model (lines), one panel per
-    block and device."""
+    """Per block and device, LUTs against n per lanes and word widths: synthesis (points) and the
+    fitted model (lines); below, where points were placed, Fmax against n."""
     panels = sorted({(r["block"], r["device"]) for r in rows})
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6), squeeze=False)
-    for ax, (block, device) in zip(axes[0], panels):
-        mine = [r for r in rows if r["block"] == block and r["device"] == device]
-        for L in sorted({r["lanes"] for r in mine}):
-            pts = sorted((r["n"], r["luts"]) for r in mine if r["lanes"] == L)
-            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", label=f"L={L}")
-            model = fits.get(block, {}).get(device, {}).get("luts")
-            if model:
-                ns = np.linspace(min(p[0] for p in pts), max(p[0] for p in pts), 20)
-                c = model["coefficients"]
-                ax.plot(ns, c[0] + c[1] * ns + c[2] * L + c[3] * ns * L, "-", color=line.get_color(), lw=1)
+    placed = any(r["fmax_mhz"] is not None for r in rows)
+    fig, axes = plt.subplots(
+        2 if placed else 1, len(panels), figsize=(4 * len(panels), 7 if placed else 3.6), squeeze=False
+    )
+    labels = sorted({r["format"] for r in rows}, key=lambda f: (f != "default", f))
+    for col, (block, device) in enumerate(panels):
+        ax = axes[0][col]
+        for label, marker in zip(labels, "osD^v<>"):
+            mine = [r for r in rows if _key(r)[:3] == (label, block, device)]
+            value_bits = format_from_label(label).influence.width
+            for L in sorted({r["lanes"] for r in mine}):
+                name = f"L={L}" if label == "default" else f"L={L}, {label}"
+                pts = sorted((r["n"], r["luts"]) for r in mine if r["lanes"] == L)
+                (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker, label=name)
+                model = fits.get(label, {}).get(block, {}).get(device, {}).get("luts")
+                if model:  # at every n between the swept ones (the influence update's mux term steps)
+                    ns = range(min(p[0] for p in pts), max(p[0] for p in pts) + 1)
+                    cols = [egru_columns(n) if block == "influence" else 0 for n in ns]
+                    x = [features(block, device, n, L, c, value_bits) for n, c in zip(ns, cols)]
+                    ax.plot(ns, np.array(x) @ model["coefficients"], "-", color=line.get_color(), lw=1)
+                fmax = sorted((r["n"], r["fmax_mhz"]) for r in mine if r["lanes"] == L and r["fmax_mhz"] is not None)
+                if fmax:
+                    axes[1][col].plot(*zip(*fmax), marker + "-", color=line.get_color(), label=name)
         ax.set_title(f"{block}, {device}", fontsize=9)
         ax.set_xlabel("n")
         ax.set_ylabel("LUTs (Yosys)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
+        if placed:
+            axes[1][col].set_xlabel("n")
+            axes[1][col].set_ylabel("Fmax, MHz (nextpnr, in the harness)")
+            axes[1][col].legend(fontsize=6)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -17,7 +17,7 @@ from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from rtl.accumulate import EventAccumulator
 from rtl.influence import InfluenceUpdate
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams, describe
 from rtl.router import EventRouter
 from rtl.toolchain import verilator_env
 
@@ -66,7 +66,7 @@ def write_block(block: str, params, out_dir: Path) -> tuple[Path, Path]:
     description = {
         "block": block,
         "module": module,
-        "parameters": {k: v for k, v in vars(params).items() if k != "fp"},
+        "parameters": describe(params),
         "fixed_point": params.fp.to_dict(),
         "ports": ports(component),
         "clock": "clk (rising edge)",

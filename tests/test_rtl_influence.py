@@ -4,13 +4,17 @@ rtl.cycles.influence_cycles, lane utilisation."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from golden import fixedpoint as fx
+from golden.errors import UserError
 from golden.hw_stimulus import InfluenceStep, influence_steps, quantize_influence
 from rtl.cycles import influence_cycles
 from rtl.params import InfluenceParams
+from rtl.parts import Tiling
 from rtl.simulation import simulate_influence
 from tests.rtl_traces import SPIRAL, trace_for
 
@@ -106,3 +110,22 @@ def test_other_formats_stay_bit_exact():
     fp = fx.FixedPointConfig(influence=fx.Fmt(20, 14), coef=fx.Fmt(16, 12), deriv=fx.Fmt(16, 12))
     p = InfluenceParams(n=5, columns=11, lanes=3, decay=True, fp=fp)
     check(p, random_steps(p, 4, np.random.default_rng(11), scale=0.6))
+
+
+@pytest.mark.parametrize("tile", [(8, 9), (16, 36), (4, 5)])
+def test_banks_built_from_ram_primitives_stay_bit_exact(tile):
+    """M banks tiled into primitives (a cascade with its read multiplexer, words split across
+    narrower tiles, a last tile shallower than the rest): same M, same cycles."""
+    p = InfluenceParams(n=5, columns=13, lanes=3, decay=True)
+    p = replace(p, banks=Tiling(p.depth, p.word_width, *tile))
+    assert p.banks.deep > 1 and p.depth % p.banks.tile_depth != 0
+    check(p, random_steps(p, 4, np.random.default_rng(sum(tile))), seed=5, idle=0.3)
+    check(p, random_steps(p, 3, np.random.default_rng(1)))
+
+
+def test_a_tiling_of_another_shape_is_refused():
+    p = InfluenceParams(n=5, columns=13, lanes=3)
+    with pytest.raises(UserError, match=r"banks: got a tiling of 25 x 72 words into 8 x 9; expected 20 x 72 into"):
+        replace(p, banks=Tiling(25, 72, 8, 9), columns=12)
+    with pytest.raises(UserError, match="into a power-of-two depth"):
+        replace(p, banks=Tiling(25, 72, 12, 9))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from golden.fixedpoint import DEFAULT, to_fixed
+from rtl.boards import for_board
 from rtl.cli import main
 from rtl.selftest import SelfTest, block_vectors, corrupt
 from rtl.simulation import simulate_selftest
@@ -79,6 +80,7 @@ def test_selftest_cli_exit_codes(capsys):
         (["--steps", "99"], "--steps: 99, expected 1..10"),
         (["--lanes", "router=x"], "--lanes: 'router=x'; expected BLOCK=L"),
         (["--blocks", "adder"], "--blocks: unknown block 'adder'"),
+        (["--board", "de10"], "--board: got 'de10'; expected one of icebreaker, ulx3s-85f"),
     ],
 )
 def test_selftest_cli_bad_options_exit_2(extra, message, capsys):
@@ -98,5 +100,16 @@ def test_selftest_cli_bad_options_exit_2(extra, message, capsys):
 )
 def test_selftest_as_built_for_the_icebreaker(blocks, lanes, steps):
     vectors = [block_vectors(b, trace_for(SPIRAL), 0, lanes[b], steps) for b in blocks]
-    result = simulate_selftest(SelfTest(vectors))
+    result = simulate_selftest(SelfTest(for_board(vectors, "icebreaker")))
     assert (result.passed, result.errors, result.checked) == (True, 0, sum(v.checked_words for v in vectors))
+
+
+def test_selftest_as_built_for_the_ulx3s():
+    """The influence update with its M banks tiled into the ECP5's block RAMs (n = 8, P = 176, L = 4:
+    352 words of 96 bits in three 512 x 36 blocks side by side)."""
+    vectors = [block_vectors("influence", trace_for(SPIRAL), 0, 4, 2)]
+    test = SelfTest(for_board(vectors, "ulx3s-85f"))
+    tiling = test.vectors[0].params.banks
+    assert (tiling.deep, tiling.wide, tiling.tile_depth, tiling.tile_width) == (1, 3, 512, 36)
+    result = simulate_selftest(test)
+    assert (result.passed, result.errors, result.checked) == (True, 0, vectors[0].checked_words)

@@ -12,7 +12,8 @@ import pytest
 from golden.errors import UserError
 from rtl.cli import main
 from rtl.params import RouterParams, make_params
-from rtl.synth import banks_in_spram, block_resources, cell_counts, synthesize, without_bank_init
+from rtl.parts import bank_tiling, ram_tiling
+from rtl.synth import block_resources, cell_counts, for_device, synthesize, without_bank_init
 
 
 def test_router_on_ice40_matches_netlist_and_log(capsys):
@@ -46,29 +47,52 @@ def test_bad_device():
 def test_influence_banks_go_to_spram_on_the_up5k():
     """n = 4, L = 1: each 24-bit bank of 4 x 88 words needs two 16-bit SPRAMs, so both fit the four."""
     params = make_params("influence", 4, 1)
-    assert banks_in_spram("ice40-up5k", params)
+    assert bank_tiling("ice40-up5k", params.depth, params.word_width).kind == "spram"
     resources, work = block_resources("influence", params, "ice40-up5k", progress=lambda _: None)
     netlist = json.loads((work / "block.json").read_text())["modules"]["egru_influence_update"]
     types = [c["type"] for c in netlist["cells"].values()]
     assert resources["spram"] == types.count("SB_SPRAM256KA") == 4
-    assert resources["memory_mapping"]["bank0"] == resources["memory_mapping"]["bank1"] == "SPRAM (SB_SPRAM256KA)"
+    assert {k: v for k, v in resources["memory_mapping"].items() if k.startswith("bank")} == {
+        f"bank{b}_0_{c}": "SPRAM (SB_SPRAM256KA)" for b in range(2) for c in range(2)
+    }
+
+
+@pytest.mark.parametrize(
+    "device, n, lanes, tiles",
+    [
+        ("ice40-up5k", 8, 2, (5, 3)),  # 1,088 x 48 bits: 5 deep x 3 wide of 256 x 16
+        ("ecp5-85k", 8, 1, (5, 1)),  # 2,176 x 24 bits: 5 deep of 512 x 36
+    ],
+)
+def test_tiled_banks_take_one_ram_block_per_tile(device, n, lanes, tiles):
+    """Every tile of both banks is one block RAM, and the coefficient memory takes what its own
+    tiling says: Yosys's count is the tiling's."""
+    params = for_device(make_params("influence", n, lanes), device)
+    assert (params.banks.deep, params.banks.wide) == tiles
+    resources, _ = block_resources("influence", params, device, progress=lambda _: None)
+    coefs = ram_tiling(device, params.n << params.term_bits, params.fp.coef.width)
+    assert resources["bram"] == 2 * params.banks.primitives + coefs.primitives
+    banks = [k for k in resources["memory_mapping"] if k.startswith("bank")]
+    assert len(banks) == 2 * params.banks.primitives
 
 
 @pytest.mark.parametrize(
     "device, n, lanes, expected",
     [
-        ("ice40-up5k", 16, 1, True),  # 14,848 x 24 bits: 2 x 2 SPRAMs
-        ("ice40-up5k", 16, 2, False),  # 48-bit words: 3 per bank, 6 > 4
-        ("ice40-up5k", 24, 1, False),  # 24 x 1,968 = 47,232 words: 3 deep per bank
-        ("ecp5-85k", 16, 1, False),  # no SPRAM
+        ("ice40-up5k", 16, 1, "spram"),  # 14,848 x 24 bits: 2 x 2 SPRAMs
+        ("ice40-up5k", 16, 2, "bram"),  # 48-bit words: 3 per bank, 6 > 4
+        ("ice40-up5k", 24, 1, "bram"),  # 24 x 1,968 = 47,232 words: 3 deep per bank
+        ("ecp5-85k", 16, 1, "bram"),  # no SPRAM
     ],
 )
 def test_spram_policy(device, n, lanes, expected):
-    assert banks_in_spram(device, make_params("influence", n, lanes)) is expected
+    params = make_params("influence", n, lanes)
+    assert bank_tiling(device, params.depth, params.word_width).kind == expected
 
 
 def test_bank_initialisation_is_removed_from_synthesis_input():
     text = (
-        "  initial begin\n    bank0[0] = 24'h000000;\n    bank1[12] = 24'h000001;\n    coefs[0] = 18'h00000;\n  end\n"
+        "  initial begin\n    bank0[0] = 24'h000000;\n    bank1[12] = 24'h000001;\n    coefs[0] = 18'h00000;\n"
+        "    bank1_2_0[3] = 9'h000;\n  end\n"
     )
     assert without_bank_init(text) == "  initial begin\n    coefs[0] = 18'h00000;\n  end\n"

@@ -78,7 +78,7 @@ def test_cli_writes_and_lints(tmp_path, capsys):
         == 0
     )
     desc = json.loads((tmp_path / "egru_influence_update.json").read_text())
-    assert desc["parameters"] == {"n": 8, "columns": 176, "lanes": 4, "decay": True}
+    assert desc["parameters"] == {"n": 8, "columns": 176, "lanes": 4, "decay": True, "banks": None}
     assert "clean" in capsys.readouterr().out
 
 

@@ -1,0 +1,32 @@
+"""The features of the linear FPGA resource model that `python -m rtl sweep` fits and the cost model
+evaluates (resource = sum_i c_i feature_i, per block, part and resource). Pure Python.
+
+    every block      1, n, L, n L                                      (n units, L lanes)
+    influence update + mux = 2 width (deep - 1): the read multiplexers after the two M banks, as
+                       rtl.parts.bank_tiling builds them for the part (depth n ceil(P / L) words of
+                       L influence values); zero where a bank is one row of primitives
+"""
+
+from __future__ import annotations
+
+import math
+
+from rtl.parts import bank_tiling
+
+BASE = ("1", "n", "L", "n*L")
+FEATURES = {"router": BASE, "accumulate": BASE, "influence": (*BASE, "mux")}
+
+
+def bank_mux_bits(part: str, n: int, lanes: int, columns: int, value_bits: int) -> int:
+    """2 width (deep - 1) of the influence update's M banks on the part."""
+    tiling = bank_tiling(part, n * math.ceil(columns / lanes), lanes * value_bits)
+    return 2 * tiling.mux_bits
+
+
+def features(block: str, part: str, n: int, lanes: int, columns: int = 0, value_bits: int = 24) -> list[float]:
+    """The block's feature vector at one design point (columns: the influence update's P;
+    value_bits: its influence word width)."""
+    base = [1.0, float(n), float(lanes), float(n * lanes)]
+    if block == "influence":
+        return [*base, float(bank_mux_bits(part, n, lanes, columns, value_bits))]
+    return base
