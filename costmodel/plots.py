@@ -221,7 +221,8 @@ def learning_curves(spec, table, out: Path) -> Path:
 
 def fpga_vs_n(spec, table, out: Path) -> Path:
     """The accelerator's share of the part against n: LUTs (fitted synthesis model) and RAM blocks
-    (from the storage in bits), one line per method; above 1 it does not fit."""
+    (the M banks as the RTL tiles them, the rest of the storage from its bits), one line per method;
+    above 1 it does not fit."""
     from costmodel.fpga import PARTS
 
     part = spec.hardware.fpga_device
@@ -230,7 +231,7 @@ def fpga_vs_n(spec, table, out: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
     shares = {
         "LUTs (fitted synthesis model)": lambda k: table["fpga_luts"][k] / cap["luts"],
-        "block RAMs (lower bound from bits)": lambda k: table["fpga_bram"][k] / cap["bram"],
+        "block RAMs (M banks as tiled)": lambda k: table["fpga_bram"][k] / cap["bram"],
     }
     for ax, (what, share) in zip(axes, shares.items()):
         for i, method in enumerate(spec.methods):

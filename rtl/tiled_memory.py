@@ -17,7 +17,11 @@ from rtl.parts import Tiling
 class TiledMemory:
     """`depth` words of `shape` as submodules `<name>_<row>_<column>` of `m` (just `<name>` when
     `tiling` is None: one memory, mapped as synthesis likes), with one read port (one cycle latency;
-    data held while read_en = 0) and one write port; the tiles start at zero."""
+    data held while read_en = 0) and one write port; the tiles start at zero.
+
+    Not a wiring.Component on purpose: its tiles are added to the enclosing module, so each keeps a
+    flat name (bank0_2_1) that the synthesis scripts select by pattern (rtl.synth: ram_style, and
+    dropping the banks' initial values) wherever the block sits in a design."""
 
     def __init__(self, m: Module, name: str, shape: ShapeLike, depth: int, tiling: Tiling | None) -> None:
         width = Shape.cast(shape).width
