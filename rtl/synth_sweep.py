@@ -181,7 +181,7 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path) -> None:
             mine = [r for r in rows if _key(r)[:3] == (label, block, device)]
             value_bits = format_from_label(label).influence.width
             for L in sorted({r["lanes"] for r in mine}):
-                name = f"L={L}" if label == "default" else f"L={L}, {label}"
+                name = f"L={L}" if label == "default" else f"L={L}, widths {labels.index(label) + 1}"
                 pts = sorted((r["n"], r["luts"]) for r in mine if r["lanes"] == L)
                 (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker, label=name)
                 model = fits.get(label, {}).get(block, {}).get(device, {}).get("luts")
@@ -201,7 +201,10 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, Any], path: Path) -> None:
             axes[1][col].set_xlabel("n")
             axes[1][col].set_ylabel("Fmax, MHz (nextpnr, in the harness)")
             axes[1][col].legend(fontsize=6)
-    fig.tight_layout()
+    other = [f"widths {i + 1}: {label}" for i, label in enumerate(labels) if label != "default"]
+    if other:
+        fig.text(0.01, 0.005, "default widths: circles; " + "; ".join(other), fontsize=8)
+    fig.tight_layout(rect=(0, 0.03 if other else 0, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)

@@ -13,7 +13,7 @@ from costmodel.errors import UserError
 from costmodel.fpga import BLOCKS, PARTS, bank_blocks, block_model, fpga_figures, load_fit
 from costmodel.hardware import HardwareSettings
 from costmodel.model import evaluate
-from rtl.params import make_params
+from rtl.params import format_from_label, make_params
 from rtl.parts import ram_tiling
 from rtl.synth_sweep import fit, read_rows
 
@@ -39,7 +39,7 @@ def test_shipped_coefficients_are_the_recorded_sweeps_fit():
 def test_model_at_the_synthesised_points(part):
     """At every swept point the model is the fitted line, and its error there is what fit.json says
     for the held-back points."""
-    rows = [r for r in read_rows(SWEEP / "resources.csv") if r["device"] == part]
+    rows = [r for r in read_rows(SWEEP / "resources.csv") if r["device"] == part and r["format"] == "default"]
     for block in BLOCKS:
         held = {(e["n"], e["lanes"]): e for e in load_fit()[block][part]["luts"]["held_back"]}
         for r in (r for r in rows if r["block"] == block and (r["n"], r["lanes"]) in held):
@@ -52,13 +52,14 @@ def test_model_at_the_synthesised_points(part):
 @pytest.mark.parametrize("part", list(PARTS))
 def test_bank_memory_is_what_synthesis_used(part):
     """The cost model's SPRAM and block RAM for the M banks against Yosys's counts at every swept
-    point of the influence update (Yosys also maps the coefficient memory: one more tiling, or LUT
-    RAM when it is small on the ECP5)."""
+    point of the influence update, at every word widths swept (Yosys also maps the coefficient
+    memory: one more tiling, or LUT RAM when it is small on the ECP5)."""
     rows = [r for r in read_rows(SWEEP / "resources.csv") if r["device"] == part and r["block"] == "influence"]
-    assert len(rows) == 12
+    assert len(rows) == 24 and {r["format"] for r in rows} > {"default"}
     for r in rows:
-        spram, bram = (float(v) for v in bank_blocks(part, r["n"], r["lanes"], r["columns"], 24))
-        params = make_params("influence", r["n"], r["lanes"])
+        fp = format_from_label(r["format"])
+        spram, bram = (float(v) for v in bank_blocks(part, r["n"], r["lanes"], r["columns"], fp.influence.width))
+        params = make_params("influence", r["n"], r["lanes"], fp=fp)
         coefs = ram_tiling(part, params.n << params.term_bits, params.fp.coef.width).primitives
         assert r["spram"] == spram
         assert r["bram"] - bram == (0 if part == "ecp5-85k" and r["n"] == 4 else coefs), r
