@@ -17,7 +17,6 @@ Lanes beyond the swept 1..4 and n beyond 4..16 extrapolate the fitted model.
 from __future__ import annotations
 
 import json
-import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from costmodel.errors import UserError
+from golden.fixedpoint import DEFAULT
 from rtl.parts import PARTS as ALL_PARTS
-from rtl.parts import bank_tiling, spram_bits
-from rtl.resource_model import features
+from rtl.parts import spram_bits
+from rtl.resource_model import features, influence_banks
 
 FIT_FILE = Path(__file__).parent / "data" / "fpga_fit.json"
 BLOCKS = ("router", "accumulate", "influence")
@@ -56,7 +56,9 @@ def check_part(part: str) -> None:
         raise UserError(f"hardware.fpga_device: got {part!r}; expected one of {', '.join(known)}")
 
 
-def block_model(block: str, part: str, resource: str, n, lanes, columns=0, value_bits: int = 24) -> np.ndarray:
+def block_model(
+    block: str, part: str, resource: str, n, lanes, columns=0, value_bits: int = DEFAULT.influence.width
+) -> np.ndarray:
     """sum_i c_i feature_i (rtl.resource_model) with the shipped coefficients of one block, part
     and resource, at every point of the broadcast arrays n, lanes, columns."""
     c = np.asarray(load_fit()[block][part][resource]["coefficients"])
@@ -68,12 +70,11 @@ def block_model(block: str, part: str, resource: str, n, lanes, columns=0, value
 
 
 def bank_blocks(part: str, n, lanes, columns, value_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """(SPRAM, block RAM) primitives of the two M banks at each point (rtl.parts.bank_tiling)."""
+    """(SPRAM, block RAM) primitives of the two M banks at each point (rtl.resource_model.influence_banks)."""
     n, lanes, columns = np.broadcast_arrays(*(np.asarray(v, dtype=np.int64) for v in (n, lanes, columns)))
     spram, bram = np.zeros(n.shape), np.zeros(n.shape)
     for i in np.ndindex(n.shape):
-        L = int(lanes[i])
-        tiling = bank_tiling(part, int(n[i]) * math.ceil(int(columns[i]) / L), L * value_bits)
+        tiling = influence_banks(part, int(n[i]), int(lanes[i]), int(columns[i]), value_bits)
         (spram if tiling.kind == "spram" else bram)[i] = 2 * tiling.primitives
     return spram, bram
 

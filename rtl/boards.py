@@ -191,7 +191,7 @@ def build(board: str, vectors: list[BlockVectors], out: Path, progress=print) ->
     plan = platform.prepare(  # not build(): that would also want a programmer (openFPGALoader, iceprog)
         BoardTop(test, BOARDS[board]),
         name="selftest",
-        script_after_read=DROP_BANK_INIT + bank_style_script(BOARDS[board].device, influence_params(test)),
+        script_after_read=DROP_BANK_INIT + bank_style_script(influence_params(test)),
         synth_opts=DEVICES[BOARDS[board].device]["synth"].partition(" ")[2],  # as the synthesis reports
     )
     try:

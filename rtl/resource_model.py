@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import math
 
-from rtl.parts import bank_tiling
+from golden.fixedpoint import DEFAULT
+from rtl.parts import Tiling, bank_tiling
 
 BASE = ("1", "n", "L", "n*L")
 FEATURES = {"router": BASE, "accumulate": BASE, "influence": (*BASE, "mux")}
 
 
-def bank_mux_bits(part: str, n: int, lanes: int, columns: int, value_bits: int) -> int:
-    """2 width (deep - 1) of the influence update's M banks on the part."""
-    tiling = bank_tiling(part, n * math.ceil(columns / lanes), lanes * value_bits)
-    return 2 * tiling.mux_bits
+def influence_banks(part: str, n: int, lanes: int, columns: int, value_bits: int) -> Tiling:
+    """Each M bank of the influence update at a design point: n ceil(P / L) words of L values of
+    value_bits, tiled for the part as the RTL builds it (rtl.parts.bank_tiling)."""
+    return bank_tiling(part, n * math.ceil(columns / lanes), lanes * value_bits)
 
 
-def features(block: str, part: str, n: int, lanes: int, columns: int = 0, value_bits: int = 24) -> list[float]:
+def features(
+    block: str, part: str, n: int, lanes: int, columns: int = 0, value_bits: int = DEFAULT.influence.width
+) -> list[float]:
     """The block's feature vector at one design point (columns: the influence update's P;
     value_bits: its influence word width)."""
     base = [1.0, float(n), float(lanes), float(n * lanes)]
     if block == "influence":
-        return [*base, float(bank_mux_bits(part, n, lanes, columns, value_bits))]
+        return [*base, float(2 * influence_banks(part, n, lanes, columns, value_bits).mux_bits)]
     return base

