@@ -14,7 +14,7 @@ d_t != 0). Both give the same numbers up to rounding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -23,6 +23,7 @@ from golden.cells import Cell, CreditFn, Linearization, Record, make_cell
 from golden.counters import CounterLog, RunCounters
 from golden.errors import UserError
 from golden.params import CellParams
+from golden.sparse_influence import SparseInfluence
 
 MODES = ("dense", "sparse")
 UpdateFn = Callable[[dict[str, torch.Tensor]], None]
@@ -36,16 +37,6 @@ class RTRLResult:
     final_influence: dict[str, float] | None  # zero fractions of the last step's influence matrices
 
 
-def _rows_scaled(lin: Linearization, row_scale: torch.Tensor) -> Linearization:
-    """The linearisation with every immediate-influence row k multiplied by row_scale[:, k]; blocks
-    that share one sensitivity tensor (a gate's W, V and b) share its scaled copy."""
-    scaled: dict[tuple[int, bool], torch.Tensor] = {}
-    for s in lin.sens.values():
-        if (id(s.S), s.diagonal) not in scaled:
-            scaled[id(s.S), s.diagonal] = s.S * (row_scale if s.diagonal else row_scale[:, :, None])
-    return replace(lin, sens={name: replace(s, S=scaled[id(s.S), s.diagonal]) for name, s in lin.sens.items()})
-
-
 def count_nonzero_per_sample(M: torch.Tensor) -> torch.Tensor:
     """Non-zero entries of each M[b] (a whole-tensor count per sample is several times faster than
     torch's count along dimensions)."""
@@ -57,8 +48,9 @@ class ImmediatePlan:
 
     compact=True: only kept entries, numbered consecutively (sparse layout); compact=False: every
     entry at its flat index (dense layout). Either way a block's columns are one contiguous range.
-    The sparse layout also skips, per sample, the entries of a dense block (one reaching every unit,
-    the EGRU's and GRU's V_r) whose operand, the previous output, is zero: they add nothing.
+    The sparse layout also counts, per sample, only the entries of a dense block (one reaching every
+    unit, the EGRU's and GRU's V_r) whose operand, the previous output, is non-zero: the sparse engine
+    skips the others, which add nothing.
     """
 
     def __init__(self, params: CellParams, compact: bool):
@@ -76,34 +68,42 @@ class ImmediatePlan:
             start += local.numel()
         self._diagonal: tuple[torch.Tensor, ...] | None = None
 
-    def add(self, M: torch.Tensor, lin: Linearization) -> torch.Tensor:
-        """M += Mbar_t; returns the entries formed per sample [B]: one per entry of a diagonal block
-        (a parameter acting on its own unit), n per entry of a dense one (per entry with a non-zero
-        operand where silent units are skipped)."""
+    def formed(self, lin: Linearization) -> torch.Tensor:
+        """Entries of Mbar_t formed per sample [B]: one per entry of a diagonal block (a parameter
+        acting on its own unit), n per entry of a dense one; where silent units are skipped, n per
+        entry of a dense block whose operand (a previous output) is non-zero."""
+        B, n = lin.src.shape
+        formed = torch.zeros(B, dtype=torch.int64)
+        for name, (m_idx, j_idx, _) in self.columns.items():
+            s = lin.sens[name]
+            if s.diagonal:
+                formed += m_idx.numel()
+            elif self.skip_silent and s.event_operand:
+                formed += (s.operand[:, j_idx] != 0).sum(-1) * n
+            else:
+                formed += n * m_idx.numel()
+        return formed
+
+    def add(self, M: torch.Tensor, lin: Linearization) -> None:
+        """M += Mbar_t, every block batched over the samples."""
         if not M.is_contiguous():
             raise ValueError("ImmediatePlan.add: M must be contiguous (its blocks are addressed by strides)")
-        B, n = M.shape[:2]
-        formed = torch.zeros(B, dtype=torch.int64)
+        B = M.shape[0]
         diagonal = [name for name in self.columns if lin.sens[name].diagonal]
         for name in (name for name in diagonal if name in self.complete):
             # entry (k, j) lands in row k at column start + k cols + j: a strided view of M, no gathers
             s, (rows, width), start = lin.sens[name], self.complete[name], self.columns[name][2].start
             view = M.as_strided((B, rows, width), (M.stride(0), M.stride(1) + width, 1), M.storage_offset() + start)
             view.addcmul_(s.S[:, :, None], s.operand[:, None, :])
-            formed += rows * width
         gathered = [name for name in diagonal if name not in self.complete]
         if gathered:
             S = torch.stack([lin.sens[name].S for name in gathered], dim=1)  # [B, blocks, n]
             operands = torch.cat([lin.sens[name].operand for name in gathered], dim=1)
             block_id, m, j, cols = self._diagonal_plan(gathered, lin)
             M.view(B, -1).index_add_(1, m * M.shape[2] + cols, S[:, block_id, m] * operands[:, j])
-            formed += m.numel()
         for name, (m_idx, j_idx, cols) in self.columns.items():
             s = lin.sens[name]
             if s.diagonal:
-                continue
-            if self.skip_silent and s.event_operand:
-                formed += self._add_events(M, s, m_idx, j_idx, cols)
                 continue
             if name in self.complete:  # the whole (rows x cols) grid: an outer product, no gathers
                 rows, width = self.complete[name]
@@ -111,19 +111,6 @@ class ImmediatePlan:
                 view.addcmul_(s.S[:, :, :, None], s.operand[:, None, None, :])
             else:
                 M[:, :, cols].addcmul_(s.S[:, :, m_idx], s.operand[:, None, j_idx])
-            formed += n * int(m_idx.numel())
-        return formed
-
-    @staticmethod
-    def _add_events(M, s, m_idx, j_idx, cols: slice) -> torch.Tensor:
-        """Per sample, only the entries whose operand (a previous output) is non-zero."""
-        B, n = M.shape[:2]
-        live = s.operand[:, j_idx] != 0  # [B, entries]
-        for b in range(B):
-            e = torch.nonzero(live[b]).flatten()
-            if e.numel():
-                M[b].index_add_(1, cols.start + e, s.S[b][:, m_idx[e]] * s.operand[b, j_idx[e]])
-        return live.sum(-1) * n
 
     def _diagonal_plan(self, diagonal: list[str], lin: Linearization) -> tuple[torch.Tensor, ...]:
         """Concatenated (block, row, operand index, column) of every entry of the diagonal blocks
@@ -140,153 +127,54 @@ class ImmediatePlan:
 
 
 class DenseInfluence:
-    """M [B, n, p] over all parameters; J is formed in full and multiplied in full."""
+    """M [B, n, p] over all parameters; J is formed in full and multiplied in full, step by step."""
 
-    def __init__(self, params: CellParams, batch: int):
+    window = 1
+
+    def __init__(self, params: CellParams, batch: int, plan: ImmediatePlan, measure_nonzero: bool):
         self.params = params
         cfg = params.config
         self.M = torch.zeros(batch, cfg.n, params.p_total, dtype=cfg.torch_dtype)
         self._next = torch.empty_like(self.M)  # J M_{t-1} is written here, then the two swap
-        self.plan = ImmediatePlan(params, compact=False)
+        self.plan = plan
         self.masked = torch.nonzero(~params.flat_mask).flatten()
+        self.measure_nonzero = measure_nonzero
+        self._pending: tuple[torch.Tensor, list[torch.Tensor]] | None = None
 
-    def update(self, lin: Linearization) -> dict[str, torch.Tensor]:
-        """M_t = (diag(decay) + G diag(src)) M_{t-1} + Mbar_t; Mbar is formed for every entry and the
-        masked columns are then cleared (they stay zero: J M keeps a zero column zero)."""
+    def step(self, lin: Linearization, cbar: torch.Tensor) -> dict[str, torch.Tensor]:
+        """M_t = (diag(decay) + G diag(src)) M_{t-1} + Mbar_t, then the gradient sum_b M_t,b^T cbar_b;
+        Mbar is formed for every entry and the masked columns are then cleared (they stay zero: J M
+        keeps a zero column zero)."""
         B, n, p = self.M.shape
         J = lin.G * lin.src[:, None, :]
         if lin.decay is not None:
             J = J + torch.diag_embed(lin.decay)
         torch.bmm(J, self.M, out=self._next)
         self.M, self._next = self._next, self.M
-        formed = self.plan.add(self.M, lin)
+        self.plan.add(self.M, lin)
         if self.masked.numel():
             self.M[:, :, self.masked] = 0
+        self._pending = (
+            torch.einsum("bn,bnp->p", cbar, self.M),
+            [count_nonzero_per_sample(self.M)] if self.measure_nonzero else None,
+        )
         full = torch.full((B,), n * p, dtype=torch.int64)
         return {
             "influence_macs": full * n,
             "rescale_macs": torch.zeros(B, dtype=torch.int64),
-            "immediate_macs": formed,
+            "immediate_macs": self.plan.formed(lin),
+            "gradient_macs": full,
             "influence_stored": full,
         }
 
-    def gradient(self, cbar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """sum_b M_b^T cbar_b over the full layout [p], and the MACs per sample."""
-        B, n, p = self.M.shape
-        return torch.einsum("bn,bnp->p", cbar, self.M), torch.full((B,), n * p)
-
-    def nonzero(self) -> torch.Tensor:
-        return count_nonzero_per_sample(self.M)
+    def flush(self) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """The gradient of the step just taken [p] and, when measuring, its non-zero entries per sample."""
+        pending, self._pending = self._pending, None
+        return pending
 
     def full(self) -> torch.Tensor:
         """M_t over the full parameter layout, [B, n, p]."""
         return self.M
-
-    @property
-    def storage_bytes(self) -> int:
-        return self.M.numel() * self.M.element_size()
-
-
-class SparseInfluence:
-    """M_t compacted to the kept columns, [B, n, p_kept], with per-sample row skipping.
-
-    Each row k carries a scale s_k and the influence matrix is M_t = diag(s) Mstore, so the decay
-    is the n multiplications s_k <- s_k decay_k and touches no row of Mstore. New contributions
-    (the sources' and Mbar's) are divided by the row's new scale before they are added to Mstore.
-    A row whose scale leaves [1e-100, 1e100] (after hundreds of steps) is folded back into Mstore
-    (counted as rescale MACs, the one value-dependent count); a row whose decay is exactly 0 or that
-    is not known to hold values restarts at zero with scale 1.
-    """
-
-    SCALE_LIMIT = 1e100
-
-    def __init__(self, params: CellParams, batch: int):
-        self.params = params
-        cfg = params.config
-        self.p_kept = params.p_kept
-        self.M = torch.zeros(batch, cfg.n, self.p_kept, dtype=cfg.torch_dtype)
-        self.scale = torch.ones(batch, cfg.n, dtype=cfg.torch_dtype)
-        self.known = torch.zeros(batch, cfg.n, dtype=torch.bool)  # rows of M that may be non-zero
-        self.plan = ImmediatePlan(params, compact=True)
-        self._rows = self.M.new_empty(0, self.p_kept)  # workspace of gathered source rows, grown on demand
-
-    def _gather_rows(self, flat_rows: torch.Tensor) -> torch.Tensor:
-        """Copies of the rows M[flat_rows] (flat over batch and unit) in a workspace kept across steps:
-        a fresh tensor of tens of MB each step costs more in page faults than the copy itself."""
-        count = flat_rows.numel()
-        if count > self._rows.shape[0]:
-            self._rows = self.M.new_empty(max(count, self._rows.shape[0] * 3 // 2), self.p_kept)
-        out = self._rows[:count]
-        torch.index_select(self.M.view(-1, self.p_kept), 0, flat_rows, out=out)
-        return out
-
-    def update(self, lin: Linearization) -> dict[str, torch.Tensor]:
-        """Per sample, rows R += G[R, S] diag(src_S) M_{t-1}[S] for the sources S (src != 0 and
-        known); every known row decays through its scale; Mbar_t is added. Counted: |R| |S| p_kept
-        for the sources and one multiplication per known row for its decay (none without a decay)."""
-        B, n, pk = self.M.shape
-        rows_mask = torch.ones(B, n, dtype=torch.bool) if lin.rows is None else lin.rows
-        sources = (lin.src != 0) & self.known
-        decays = self.known.sum(-1) if lin.decay is not None else torch.zeros(B, dtype=torch.int64)
-        n_sources, n_rows = sources.sum(-1), rows_mask.sum(-1)
-        src_b, src_l = torch.nonzero(sources, as_tuple=True)
-        counts = n_sources.tolist()
-        source_rows = self._gather_rows(src_b * n + src_l).split(counts)  # Mstore_{t-1}[S]
-        source_weight = (lin.src * self.scale)[src_b, src_l]  # src_l s_l: M_{t-1}[l] = s_l Mstore[l]
-        rescale = torch.zeros(B, dtype=torch.int64)
-        if lin.decay is None:  # threshold RNN: every row is written afresh
-            self.M.zero_()
-            self.scale.fill_(1.0)
-        else:
-            keep = self.known & (lin.decay != 0)
-            restart = torch.nonzero((~keep).flatten()).flatten()
-            if restart.numel():
-                self.M.view(B * n, pk).index_fill_(0, restart, 0.0)
-            new_scale = torch.where(keep, self.scale * lin.decay, 1.0)
-            fold = keep & ((new_scale.abs() < 1 / self.SCALE_LIMIT) | (new_scale.abs() > self.SCALE_LIMIT))
-            if fold.any():
-                self.M[fold] *= new_scale[fold][:, None]
-                new_scale[fold] = 1.0
-                rescale = fold.sum(-1) * pk
-            self.scale = new_scale
-        inverse = 1.0 / self.scale
-        formed = self.plan.add(self.M, _rows_scaled(lin, inverse))
-        # the sources' columns of J (G[:, l] src_l s_l), each row divided by its new scale: [|S|, n]
-        J_sources = (lin.G[src_b, :, src_l] * source_weight[:, None] * inverse[src_b]).split(counts)
-        row_idx = torch.nonzero(rows_mask)[:, 1].split(n_rows.tolist()) if lin.rows is not None else None
-        for b in range(B):
-            if not counts[b]:
-                continue
-            if row_idx is None:
-                self.M[b].addmm_(J_sources[b].T, source_rows[b])
-            elif row_idx[b].numel():
-                R = row_idx[b]
-                self.M[b, R] += J_sources[b].T[R] @ source_rows[b]
-        self.known = rows_mask.clone()
-        return {
-            "influence_macs": n_rows * n_sources * pk + decays,
-            "rescale_macs": rescale,
-            "immediate_macs": formed,
-            "influence_stored": self.known.sum(-1) * pk,
-        }
-
-    def gradient(self, cbar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """sum_b M_b^T cbar_b = sum_b Mstore_b^T (s_b * cbar_b) (all n rows, batched), scattered to
-        the full layout [p]."""
-        B, n, pk = self.M.shape
-        full = self.M.new_zeros(self.params.p_total)
-        full[self.params.kept_index] = torch.einsum("bn,bnp->p", cbar * self.scale, self.M)
-        return full, torch.full((B,), n * pk)
-
-    def nonzero(self) -> torch.Tensor:
-        return count_nonzero_per_sample(self.M)
-
-    def full(self) -> torch.Tensor:
-        """M_t over the full parameter layout, [B, n, p] (masked columns zero)."""
-        B, n, _ = self.M.shape
-        out = self.M.new_zeros(B, n, self.params.p_total)
-        out[:, :, self.params.kept_index] = self.M * self.scale[:, :, None]
-        return out
 
     @property
     def storage_bytes(self) -> int:
@@ -354,10 +242,12 @@ def run_rtrl(
     credit_fn = credits_from_tensors(credits) if isinstance(credits, dict) else credits
     T, B, _ = x.shape
     sparse = mode == "sparse"
-    influence = (SparseInfluence if sparse else DenseInfluence)(params, B)
+    engine = SparseInfluence if sparse else DenseInfluence
+    influence = engine(params, B, ImmediatePlan(params, compact=sparse), measure_nonzero)
     total = x.new_zeros(params.p_total)
     chunk = x.new_zeros(params.p_total)
     log = CounterLog()
+    window: list[dict[str, torch.Tensor]] = []  # counts of the steps the influence engine has queued
     history: list[Record] = []
     prev = cell.initial(B)
     P = params.effective()
@@ -366,25 +256,30 @@ def run_rtrl(
             rec = cell.step(P, prev, x[t], event_driven=sparse)
             fwd = cell.forward_macs(P, prev, rec, x[t], event_driven=sparse)
             lin = cell.linearize(P, prev, rec, x[t])
-            counts = influence.update(lin)
             credit = credit_fn(t, rec)
-            grad, grad_macs = influence.gradient(cell.state_credit(rec, credit))
-            chunk += grad
+            counts = influence.step(lin, cell.state_credit(rec, credit))
             for name, g in cell.direct_gradient(rec, credit).items():
                 block = params.block(name)
                 chunk[block.offset : block.offset + block.size] += g.sum(0).reshape(-1)
-            log.add(
-                forward_macs=fwd["performed"],
-                effective_forward_macs=fwd["effective"],
-                gradient_macs=grad_macs,
-                alpha=(rec[cell.output_key] == 0).double().mean(-1),
-                beta=(rec["d"] == 0).double().mean(-1),
-                **counts,
-                **({"influence_nonzero": influence.nonzero()} if measure_nonzero else {}),
+            window.append(
+                dict(
+                    forward_macs=fwd["performed"],
+                    effective_forward_macs=fwd["effective"],
+                    alpha=(rec[cell.output_key] == 0).double().mean(-1),
+                    beta=(rec["d"] == 0).double().mean(-1),
+                    **counts,
+                )
             )
             if keep_records:
                 history.append(rec)
-            if update_every is not None and ((t + 1) % update_every == 0 or t == T - 1):
+            update = update_every is not None and ((t + 1) % update_every == 0 or t == T - 1)
+            if update or t == T - 1 or len(window) == influence.window:
+                grad, nonzero = influence.flush()
+                chunk += grad
+                for i, entry in enumerate(window):
+                    log.add(**entry, **({"influence_nonzero": nonzero[i]} if measure_nonzero else {}))
+                window.clear()
+            if update:
                 on_update(params.unflatten(chunk.clone()))
                 P = params.effective()
                 total += chunk

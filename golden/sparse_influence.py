@@ -1,0 +1,262 @@
+"""Sparse RTRL influence engine, run per sample over a window of steps in cache-sized column tiles.
+
+The arithmetic is the sparse update of papers/sparse-rtrl Eq. 4 with per-row scales (see
+SparseInfluence); what this module adds is its order. M_t's columns evolve independently
+
+    M_t[:, c] = diag(decay_t) M_{t-1}[:, c] + G_t[:, S] diag(src_S) M_{t-1}[S, c] + Mbar_t[:, c],
+
+so the steps' J_t, Mbar_t and gradient weights are formed first for a window of steps (they do not
+depend on M), and then each sample's M is walked one column tile at a time, the tile staying in
+cache while all the window's steps update it and read its gradient M_t^T (s_t cbar_t). Step by step
+over the whole batch, every step would stream all of M (hundreds of MB) from memory twice. The walk
+is compiled (golden/csrc/sparse_walk.cpp; its loop makes a few small operations per tile and step,
+which from Python cost more than their arithmetic) and runs the samples in parallel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from golden.cells import Linearization
+from golden.native import sparse_walk
+from golden.params import CellParams
+
+TILE_BYTES = 1 << 20  # one column tile of M[b]: within a core's L2 cache with room for the source rows
+WINDOW = 16  # steps queued before M is walked: M streams from memory once per window, not per step
+
+
+@dataclass
+class _Step:
+    """One step's M-independent inputs, flat over the samples; `*_off` [B + 1] say where sample b's
+    entries of the flat list before it begin and end."""
+
+    src: torch.Tensor  # source rows S of M_{t-1} that are read
+    src_off: torch.Tensor
+    J: torch.Tensor  # [sum |S|, n]: column l of G diag(src) for each source, times s_l, rows divided by s_t
+    restart: torch.Tensor  # rows that restart at zero (decay 0 or not known)
+    restart_off: torch.Tensor
+    fold: torch.Tensor  # rows folded back into Mstore ...
+    fold_factor: torch.Tensor  # ... by these factors
+    fold_off: torch.Tensor
+    rows: torch.Tensor  # rows written when only some may be non-zero (threshold RNN)
+    rows_off: torch.Tensor
+    clear: bool  # no decay (threshold RNN): M_t is written afresh
+    all_rows: bool  # every row is written
+    diag: torch.Tensor  # [B, entries]: the diagonal blocks' immediate entries / s_t
+    dense_S: torch.Tensor  # [B, n, sum of rows]: the dense blocks' S / s_t, blocks concatenated
+    dense_col: torch.Tensor  # per live dense entry (non-zero operand): its column ...
+    dense_scol: torch.Tensor  # ... the column of dense_S it multiplies ...
+    dense_val: torch.Tensor  # ... and its operand
+    dense_bounds: torch.Tensor  # [B, tiles + 1]: where each tile's live entries begin, flat
+    weight: torch.Tensor  # [B, n]: s_t cbar_t, so that M_t^T cbar_t = Mstore_t^T weight
+
+
+def _flat(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The column indices of the True entries of mask [B, n], flat in sample order, and offsets [B + 1]."""
+    sample, index = torch.nonzero(mask, as_tuple=True)
+    return index, _offsets_of(mask.sum(-1))
+
+
+def _offsets_of(counts: torch.Tensor) -> torch.Tensor:
+    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+
+class _ImmediateLayout:
+    """Every kept entry of Mbar_t by column: diagonal blocks' entries (one row each) and dense
+    blocks' entries (a full column S[:, m] * operand_j). Built from the first linearisation, which
+    says which blocks are diagonal and which share a sensitivity tensor."""
+
+    def __init__(self, columns: dict[str, tuple[torch.Tensor, torch.Tensor, slice]], lin: Linearization, n: int):
+        self.diagonal_blocks = [name for name in columns if lin.sens[name].diagonal]
+        self.dense_blocks = [name for name in columns if not lin.sens[name].diagonal]
+        diag_S = _unique(lin, self.diagonal_blocks)
+        dense_S = _unique(lin, self.dense_blocks)
+        dense_S_offsets = dict(zip(dense_S, _offsets([lin.sens[dense_S[k]].S.shape[2] for k in dense_S])))
+        rows, cols, s_idx, o_idx = [], [], [], []
+        operand = 0
+        for name in self.diagonal_blocks:
+            m, j, span = columns[name]
+            group = list(diag_S).index(id(lin.sens[name].S))
+            rows.append(m), cols.append(torch.arange(span.start, span.stop))
+            s_idx.append(group * n + m), o_idx.append(operand + j)
+            operand += lin.sens[name].operand.shape[1]
+        self.diag = tuple(torch.cat(x) if x else torch.zeros(0, dtype=torch.int64) for x in (rows, cols, s_idx, o_idx))
+        d_cols, d_m, d_o = [], [], []
+        operand = 0
+        for name in self.dense_blocks:
+            m, j, span = columns[name]
+            d_cols.append(torch.arange(span.start, span.stop))
+            d_m.append(dense_S_offsets[id(lin.sens[name].S)] + m)
+            d_o.append(operand + j)
+            operand += lin.sens[name].operand.shape[1]
+        self.dense = tuple(torch.cat(x) if x else torch.zeros(0, dtype=torch.int64) for x in (d_cols, d_m, d_o))
+        self.diag_S_order = list(diag_S)
+        self.dense_S_order = list(dense_S)
+
+    def diagonal_values(self, lin: Linearization, inverse: torch.Tensor) -> torch.Tensor:
+        """[B, entries]: S_k(m) operand_j / s_k for every diagonal entry (row k = m)."""
+        if not self.diagonal_blocks:
+            return inverse.new_zeros(inverse.shape[0], 0)
+        by_id = {id(lin.sens[name].S): lin.sens[name].S for name in self.diagonal_blocks}
+        S = torch.stack([by_id[i] for i in _unique(lin, self.diagonal_blocks)], 1) * inverse[:, None, :]
+        operands = torch.cat([lin.sens[name].operand for name in self.diagonal_blocks], 1)
+        _, _, s_idx, o_idx = self.diag
+        return S.flatten(1)[:, s_idx] * operands[:, o_idx]
+
+    def dense_parts(self, lin: Linearization, inverse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The dense blocks' S / s_k concatenated [B, n, rows] and their operands per entry [B, entries]."""
+        B, n = inverse.shape
+        if not self.dense_blocks:
+            return inverse.new_zeros(B, n, 0), inverse.new_zeros(B, 0)
+        by_id = {id(lin.sens[name].S): lin.sens[name].S for name in self.dense_blocks}
+        S = torch.cat([by_id[i] for i in _unique(lin, self.dense_blocks)], 2) * inverse[:, :, None]
+        operands = torch.cat([lin.sens[name].operand for name in self.dense_blocks], 1)
+        return S, operands[:, self.dense[2]]
+
+
+def _unique(lin: Linearization, names: list[str]) -> dict[int, str]:
+    """The distinct sensitivity tensors of the blocks, in first-use order: id -> first block's name."""
+    out: dict[int, str] = {}
+    for name in names:
+        out.setdefault(id(lin.sens[name].S), name)
+    return out
+
+
+def _offsets(sizes: list[int]) -> list[int]:
+    out, total = [], 0
+    for size in sizes:
+        out.append(total)
+        total += size
+    return out
+
+
+class SparseInfluence:
+    """M_t compacted to the kept columns, [B, n, p_kept], with per-sample row skipping.
+
+    Each row k carries a scale s_k and the influence matrix is M_t = diag(s) Mstore, so the decay
+    is the n multiplications s_k <- s_k decay_k and touches no row of Mstore. New contributions
+    (the sources' and Mbar's) are divided by the row's new scale before they are added to Mstore.
+    A row whose scale leaves [1e-100, 1e100] (after hundreds of steps) is folded back into Mstore
+    (counted as rescale MACs, the one value-dependent count); a row whose decay is exactly 0 or that
+    is not known to hold values restarts at zero with scale 1.
+
+    `step` queues a step (and returns its counts, which do not depend on M's values); `flush` applies
+    the queued steps and returns the sum of their gradients.
+    """
+
+    SCALE_LIMIT = 1e100
+    window = WINDOW
+
+    def __init__(self, params: CellParams, batch: int, plan, measure_nonzero: bool):
+        self.params = params
+        cfg = params.config
+        self.p_kept = pk = params.p_kept
+        self.M = torch.zeros(batch, cfg.n, pk, dtype=cfg.torch_dtype)
+        self.scale = torch.ones(batch, cfg.n, dtype=cfg.torch_dtype)
+        self.known = torch.zeros(batch, cfg.n, dtype=torch.bool)  # rows of M that may be non-zero
+        self.plan = plan
+        self.measure_nonzero = measure_nonzero
+        width = max(64, TILE_BYTES // (cfg.n * self.M.element_size()))
+        self.tile_edges = list(range(0, pk, width)) + [pk]
+        self.layout: _ImmediateLayout | None = None
+        self.queue: list[_Step] = []
+
+    def step(self, lin: Linearization, cbar: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Queue step t: per sample, rows R += G[R, S] diag(src_S) M_{t-1}[S] for the sources S
+        (src != 0 and known); every known row decays through its scale; Mbar_t is added; the gradient
+        M_t^T cbar_t is read. Counted: |R| |S| p_kept for the sources, one multiplication per known
+        row for its decay (none without a decay), n p_kept for the gradient."""
+        B, n, pk = self.M.shape
+        if self.layout is None:
+            self.layout = _ImmediateLayout(self.plan.columns, lin, n)
+            self.diagonal_bounds = torch.searchsorted(self.layout.diag[1], torch.tensor(self.tile_edges)).tolist()
+        rows_mask = torch.ones(B, n, dtype=torch.bool) if lin.rows is None else lin.rows
+        sources = (lin.src != 0) & self.known
+        decays = self.known.sum(-1) if lin.decay is not None else torch.zeros(B, dtype=torch.int64)
+        n_sources, n_rows = sources.sum(-1), rows_mask.sum(-1)
+        src_b, src_l = torch.nonzero(sources, as_tuple=True)
+        source_weight = (lin.src * self.scale)[src_b, src_l]  # src_l s_l: M_{t-1}[l] = s_l Mstore[l]
+        none = torch.zeros(B, n, dtype=torch.bool)
+        restart, folding, fold_factor = none, none, self.M.new_zeros(0)
+        if lin.decay is None:  # threshold RNN: every row is written afresh
+            self.scale = torch.ones_like(self.scale)
+        else:
+            keep = self.known & (lin.decay != 0)
+            restart = ~keep
+            new_scale = torch.where(keep, self.scale * lin.decay, 1.0)
+            folding = keep & ((new_scale.abs() < 1 / self.SCALE_LIMIT) | (new_scale.abs() > self.SCALE_LIMIT))
+            fold_factor = new_scale[folding]
+            new_scale[folding] = 1.0
+            self.scale = new_scale
+        inverse = 1.0 / self.scale
+        J = lin.G[src_b, :, src_l] * source_weight[:, None] * inverse[src_b]
+        self.queue.append(
+            _Step(
+                *(src_l, _offsets_of(n_sources), J),
+                *_flat(restart),
+                *_flat(folding)[:1],
+                fold_factor,
+                _flat(folding)[1],
+                *_flat(none if lin.rows is None else rows_mask),
+                clear=lin.decay is None,
+                all_rows=lin.rows is None,
+                diag=self.layout.diagonal_values(lin, inverse),
+                **self._dense_entries(lin, inverse),
+                weight=(cbar * self.scale).contiguous(),
+            )
+        )
+        self.known = rows_mask.clone()
+        return {
+            "influence_macs": n_rows * n_sources * pk + decays,
+            "rescale_macs": folding.sum(-1) * pk,
+            "immediate_macs": self.plan.formed(lin),
+            "gradient_macs": torch.full((B,), n * pk),
+            "influence_stored": self.known.sum(-1) * pk,
+        }
+
+    def _dense_entries(self, lin: Linearization, inverse: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The dense blocks' entries with a non-zero operand (the others add nothing), in (sample,
+        column) order, and where each column tile's run of them begins."""
+        B, _, pk = self.M.shape
+        S, operands = self.layout.dense_parts(lin, inverse)
+        sample, entry = torch.nonzero(operands, as_tuple=True)
+        columns = self.layout.dense[0][entry]
+        keys = sample * pk + columns  # ascending: nonzero runs in (sample, entry) order, entries by column
+        edges = torch.tensor(self.tile_edges)
+        bounds = torch.searchsorted(keys, (torch.arange(B)[:, None] * pk + edges[None, :]).flatten())
+        return {
+            "dense_S": S.contiguous(),
+            "dense_col": columns,
+            "dense_scol": self.layout.dense[1][entry],
+            "dense_val": operands[sample, entry],
+            "dense_bounds": bounds.view(B, -1),
+        }
+
+    def flush(self) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """Apply the queued steps; returns sum_t sum_b M_t,b^T cbar_t,b over the full layout [p] and,
+        when measuring, each step's non-zero entries per sample."""
+        B = self.M.shape[0]
+        steps, self.queue = self.queue, []
+        grads = self.M.new_zeros(B, self.p_kept)
+        nonzero = torch.zeros(len(steps), B, dtype=torch.int64) if self.measure_nonzero else torch.zeros(0)
+        fields = [[getattr(s, f.name) for s in steps] for f in dataclasses.fields(_Step)]
+        sparse_walk().walk(
+            self.M, grads, nonzero, self.tile_edges, *self.layout.diag[:2], self.diagonal_bounds, *fields
+        )
+        full = self.M.new_zeros(self.params.p_total)
+        full[self.params.kept_index] = grads.sum(0)
+        return full, (list(nonzero) if self.measure_nonzero else None)
+
+    def full(self) -> torch.Tensor:
+        """M_t over the full parameter layout, [B, n, p] (masked columns zero)."""
+        B, n, _ = self.M.shape
+        out = self.M.new_zeros(B, n, self.params.p_total)
+        out[:, :, self.params.kept_index] = self.M * self.scale[:, :, None]
+        return out
+
+    @property
+    def storage_bytes(self) -> int:
+        return self.M.numel() * self.M.element_size()
