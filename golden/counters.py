@@ -8,7 +8,7 @@ sample at one step; a sample's skipping decisions are its own, as in hardware pr
     effective_forward_macs  NeuroBench effective MACs: products with both weight and operand non-zero
     influence_macs          the product J_t M_{t-1}: dense n * n * p; sparse rows written * source
                             rows read * p_kept, plus one multiplication per row for its decay (it
-                            goes into a per-row scale, golden.rtrl.SparseInfluence)
+                            goes into a per-row scale, golden.sparse_influence.SparseInfluence)
     rescale_macs            sparse only: p_kept per row whose accumulated scale had to be folded back
                             (value-dependent; none for hundreds of steps)
     immediate_macs          entries of Mbar_t formed: per entry of a diagonal block (a parameter acting

@@ -17,7 +17,7 @@ import torch
 from golden.cells import make_cell
 from golden.errors import UserError
 from golden.fixedpoint import DEFAULT, FixedPointConfig, to_fixed
-from golden.rtrl import ImmediatePlan
+from golden.immediate import ImmediatePlan
 from golden.trace import Trace
 
 

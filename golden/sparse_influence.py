@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from golden.cells import Linearization
+from golden.immediate import ImmediatePlan
 from golden.native import sparse_walk
 from golden.params import CellParams
 
@@ -56,81 +57,79 @@ class _Step:
 
 def _flat(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The column indices of the True entries of mask [B, n], flat in sample order, and offsets [B + 1]."""
-    sample, index = torch.nonzero(mask, as_tuple=True)
-    return index, _offsets_of(mask.sum(-1))
+    return torch.nonzero(mask)[:, 1], _offsets_of(mask.sum(-1))
 
 
 def _offsets_of(counts: torch.Tensor) -> torch.Tensor:
+    """[0, c_0, c_0 + c_1, ...]: where each sample's entries begin in a flat list, and the end."""
     return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
 
 class _ImmediateLayout:
     """Every kept entry of Mbar_t by column: diagonal blocks' entries (one row each) and dense
     blocks' entries (a full column S[:, m] * operand_j). Built from the first linearisation, which
-    says which blocks are diagonal and which share a sensitivity tensor."""
+    says which blocks are diagonal and which share a sensitivity tensor (a gate's W, V and b)."""
 
     def __init__(self, columns: dict[str, tuple[torch.Tensor, torch.Tensor, slice]], lin: Linearization, n: int):
         self.diagonal_blocks = [name for name in columns if lin.sens[name].diagonal]
         self.dense_blocks = [name for name in columns if not lin.sens[name].diagonal]
-        diag_S = _unique(lin, self.diagonal_blocks)
-        dense_S = _unique(lin, self.dense_blocks)
-        dense_S_offsets = dict(zip(dense_S, _offsets([lin.sens[dense_S[k]].S.shape[2] for k in dense_S])))
+        self.diagonal_S = _distinct_S(lin, self.diagonal_blocks)  # one block naming each distinct S
+        self.dense_S = _distinct_S(lin, self.dense_blocks)
+        S_index = {id(lin.sens[name].S): i for i, name in enumerate(self.diagonal_S)}
+        S_offset = dict(zip((id(lin.sens[name].S) for name in self.dense_S), _starts(lin, self.dense_S, "S", 2)))
         rows, cols, s_idx, o_idx = [], [], [], []
-        operand = 0
-        for name in self.diagonal_blocks:
+        for name, operand in zip(self.diagonal_blocks, _starts(lin, self.diagonal_blocks, "operand", 1)):
             m, j, span = columns[name]
-            group = list(diag_S).index(id(lin.sens[name].S))
-            rows.append(m), cols.append(torch.arange(span.start, span.stop))
-            s_idx.append(group * n + m), o_idx.append(operand + j)
-            operand += lin.sens[name].operand.shape[1]
-        self.diag = tuple(torch.cat(x) if x else torch.zeros(0, dtype=torch.int64) for x in (rows, cols, s_idx, o_idx))
-        d_cols, d_m, d_o = [], [], []
-        operand = 0
-        for name in self.dense_blocks:
+            rows.append(m)
+            cols.append(torch.arange(span.start, span.stop))
+            s_idx.append(S_index[id(lin.sens[name].S)] * n + m)
+            o_idx.append(operand + j)
+        self.diag = tuple(_cat(x) for x in (rows, cols, s_idx, o_idx))
+        cols, s_cols, o_idx = [], [], []
+        for name, operand in zip(self.dense_blocks, _starts(lin, self.dense_blocks, "operand", 1)):
             m, j, span = columns[name]
-            d_cols.append(torch.arange(span.start, span.stop))
-            d_m.append(dense_S_offsets[id(lin.sens[name].S)] + m)
-            d_o.append(operand + j)
-            operand += lin.sens[name].operand.shape[1]
-        self.dense = tuple(torch.cat(x) if x else torch.zeros(0, dtype=torch.int64) for x in (d_cols, d_m, d_o))
-        self.diag_S_order = list(diag_S)
-        self.dense_S_order = list(dense_S)
+            cols.append(torch.arange(span.start, span.stop))
+            s_cols.append(S_offset[id(lin.sens[name].S)] + m)
+            o_idx.append(operand + j)
+        self.dense = tuple(_cat(x) for x in (cols, s_cols, o_idx))
 
     def diagonal_values(self, lin: Linearization, inverse: torch.Tensor) -> torch.Tensor:
         """[B, entries]: S_k(m) operand_j / s_k for every diagonal entry (row k = m)."""
         if not self.diagonal_blocks:
             return inverse.new_zeros(inverse.shape[0], 0)
-        by_id = {id(lin.sens[name].S): lin.sens[name].S for name in self.diagonal_blocks}
-        S = torch.stack([by_id[i] for i in _unique(lin, self.diagonal_blocks)], 1) * inverse[:, None, :]
+        S = torch.stack([lin.sens[name].S for name in self.diagonal_S], 1) * inverse[:, None, :]
         operands = torch.cat([lin.sens[name].operand for name in self.diagonal_blocks], 1)
         _, _, s_idx, o_idx = self.diag
         return S.flatten(1)[:, s_idx] * operands[:, o_idx]
 
-    def dense_parts(self, lin: Linearization, inverse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The dense blocks' S / s_k concatenated [B, n, rows] and their operands per entry [B, entries]."""
-        B, n = inverse.shape
+    def dense_parts(
+        self, lin: Linearization, inverse: torch.Tensor, out: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The dense blocks' S / s_k concatenated into out [B, n, rows], and their operands per
+        entry [B, entries]."""
         if not self.dense_blocks:
-            return inverse.new_zeros(B, n, 0), inverse.new_zeros(B, 0)
-        by_id = {id(lin.sens[name].S): lin.sens[name].S for name in self.dense_blocks}
-        S = torch.cat([by_id[i] for i in _unique(lin, self.dense_blocks)], 2) * inverse[:, :, None]
+            return out, inverse.new_zeros(inverse.shape[0], 0)
+        torch.cat([lin.sens[name].S for name in self.dense_S], 2, out=out).mul_(inverse[:, :, None])
         operands = torch.cat([lin.sens[name].operand for name in self.dense_blocks], 1)
-        return S, operands[:, self.dense[2]]
+        return out, operands[:, self.dense[2]]
 
 
-def _unique(lin: Linearization, names: list[str]) -> dict[int, str]:
-    """The distinct sensitivity tensors of the blocks, in first-use order: id -> first block's name."""
-    out: dict[int, str] = {}
+def _distinct_S(lin: Linearization, names: list[str]) -> list[str]:
+    """The first block of each distinct sensitivity tensor among names, in order."""
+    seen: dict[int, str] = {}
     for name in names:
-        out.setdefault(id(lin.sens[name].S), name)
-    return out
+        seen.setdefault(id(lin.sens[name].S), name)
+    return list(seen.values())
 
 
-def _offsets(sizes: list[int]) -> list[int]:
-    out, total = [], 0
-    for size in sizes:
-        out.append(total)
-        total += size
-    return out
+def _starts(lin: Linearization, names: list[str], field: str, dim: int) -> list[int]:
+    """Where each block's S (or operand) begins when those of names are concatenated along dim."""
+    sizes = [getattr(lin.sens[name], field).shape[dim] for name in names]
+    return [sum(sizes[:i]) for i in range(len(sizes))]
+
+
+def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
 
 
 class SparseInfluence:
@@ -150,7 +149,7 @@ class SparseInfluence:
     SCALE_LIMIT = 1e100
     window = WINDOW
 
-    def __init__(self, params: CellParams, batch: int, plan, measure_nonzero: bool):
+    def __init__(self, params: CellParams, batch: int, plan: ImmediatePlan, measure_nonzero: bool):
         self.params = params
         cfg = params.config
         self.p_kept = pk = params.p_kept
@@ -159,10 +158,11 @@ class SparseInfluence:
         self.known = torch.zeros(batch, cfg.n, dtype=torch.bool)  # rows of M that may be non-zero
         self.plan = plan
         self.measure_nonzero = measure_nonzero
-        width = max(64, TILE_BYTES // (cfg.n * self.M.element_size()))
+        width = max(1, TILE_BYTES // (cfg.n * self.M.element_size()))
         self.tile_edges = list(range(0, pk, width)) + [pk]
         self.layout: _ImmediateLayout | None = None
         self.queue: list[_Step] = []
+        self._dense_S: list[torch.Tensor] = []  # one buffer per queue slot, reused across windows
 
     def step(self, lin: Linearization, cbar: torch.Tensor) -> dict[str, torch.Tensor]:
         """Queue step t: per sample, rows R += G[R, S] diag(src_S) M_{t-1}[S] for the sources S
@@ -193,13 +193,10 @@ class SparseInfluence:
             self.scale = new_scale
         inverse = 1.0 / self.scale
         J = lin.G[src_b, :, src_l] * source_weight[:, None] * inverse[src_b]
+        (restart, restart_off), (fold, fold_off) = _flat(restart), _flat(folding)
         self.queue.append(
             _Step(
-                *(src_l, _offsets_of(n_sources), J),
-                *_flat(restart),
-                *_flat(folding)[:1],
-                fold_factor,
-                _flat(folding)[1],
+                *(src_l, _offsets_of(n_sources), J, restart, restart_off, fold, fold_factor, fold_off),
                 *_flat(none if lin.rows is None else rows_mask),
                 clear=lin.decay is None,
                 all_rows=lin.rows is None,
@@ -220,15 +217,18 @@ class SparseInfluence:
     def _dense_entries(self, lin: Linearization, inverse: torch.Tensor) -> dict[str, torch.Tensor]:
         """The dense blocks' entries with a non-zero operand (the others add nothing), in (sample,
         column) order, and where each column tile's run of them begins."""
-        B, _, pk = self.M.shape
-        S, operands = self.layout.dense_parts(lin, inverse)
+        B, n, pk = self.M.shape
+        slot = len(self.queue)
+        if slot == len(self._dense_S):  # a fresh tensor per step would cost more in page faults than its arithmetic
+            self._dense_S.append(self.M.new_empty(B, n, sum(lin.sens[k].S.shape[2] for k in self.layout.dense_S)))
+        S, operands = self.layout.dense_parts(lin, inverse, out=self._dense_S[slot])
         sample, entry = torch.nonzero(operands, as_tuple=True)
         columns = self.layout.dense[0][entry]
         keys = sample * pk + columns  # ascending: nonzero runs in (sample, entry) order, entries by column
         edges = torch.tensor(self.tile_edges)
         bounds = torch.searchsorted(keys, (torch.arange(B)[:, None] * pk + edges[None, :]).flatten())
         return {
-            "dense_S": S.contiguous(),
+            "dense_S": S,
             "dense_col": columns,
             "dense_scol": self.layout.dense[1][entry],
             "dense_val": operands[sample, entry],

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 import torch
 from conftest import CELL_VARIANTS, make_problem, rel_error
 
+from golden import native, sparse_influence
 from golden.bptt import bptt_gradients
 from golden.config import CellConfig
 from golden.params import CellParams
@@ -69,3 +73,38 @@ def test_float32_runs_and_agrees(cell, reset):
     assert torch.equal(r32.records[out] != 0, r64.records[out] != 0)
     for k, err in rel_error({k: v.double() for k, v in r32.grads.items()}, r64.grads).items():
         assert err < 1e-3, (k, err)
+
+
+@pytest.mark.parametrize("cell,reset", CELL_VARIANTS)
+def test_sparse_walk_in_tiles_windows_and_folds(cell, reset, monkeypatch):
+    """The sparse engine's order of work does not change its numbers: M walked in column tiles of 45
+    (full chunks of 32 columns and a short one, tile edges inside blocks), in windows of 3 steps,
+    with row scales folded back into M every few steps. Sparse equals dense and BPTT, step by step
+    non-zero counts included."""
+    monkeypatch.setattr(sparse_influence, "TILE_BYTES", 12 * 8 * 45)
+    monkeypatch.setattr(sparse_influence.SparseInfluence, "window", 3)
+    monkeypatch.setattr(sparse_influence.SparseInfluence, "SCALE_LIMIT", 4.0)
+    params, x, credits = make_problem(cell, reset, n=12, T=20, B=3, omega=0.5, epsilon=0.05)
+    dense = run_rtrl(params, x, credits, mode="dense")
+    sparse = run_rtrl(params, x, credits, mode="sparse")
+    assert params.p_kept > 2 * 45  # three tiles or more
+    for k, err in rel_error(sparse.grads, dense.grads).items():
+        assert err <= 1e-12, f"sparse vs dense RTRL, {k}: {err:.2e}"
+    for k, err in rel_error(sparse.grads, bptt_gradients(params, x, credits)).items():
+        assert err <= 1e-9, f"sparse RTRL vs BPTT, {k}: {err:.2e}"
+    sc, dc = sparse.counters.per_step, dense.counters.per_step
+    assert (sc["influence_nonzero"] == dc["influence_nonzero"]).all()
+    if cell != "trnn":  # the threshold RNN has no decay, so no scale to fold
+        assert sc["rescale_macs"].sum() > 0
+
+
+def test_stale_build_lock_is_cleared_and_a_fresh_one_kept(tmp_path):
+    lock = tmp_path / "lock"
+    lock.touch()
+    assert not native.clear_stale_lock(lock) and lock.exists()  # a build may be running
+    old = time.time() - native.STALE_LOCK_SECONDS - 5
+    os.utime(lock, (old, old))
+    with pytest.warns(UserWarning, match="interrupted build"):
+        assert native.clear_stale_lock(lock)
+    assert not lock.exists()
+    assert not native.clear_stale_lock(lock)  # nothing to clear
