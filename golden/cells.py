@@ -199,10 +199,14 @@ class GatedCell(Cell):
             state = state - P["theta"] * prev["o"]
         coef_u = (z - state) * u * (1 - u)
         coef_z = u * (1 - z * z)
-        A_r = coef_z[:, :, None] * P["V_z"] * (out * r * (1 - r))[:, None, :]
-        G = coef_u[:, :, None] * P["V_u"] + coef_z[:, :, None] * P["V_z"] * r[:, None, :] + A_r @ P["V_r"]
+        zV = coef_z[:, :, None] * P["V_z"]
+        A_r = zV * (out * r * (1 - r))[:, None, :]
+        # G = coef_u V_u + coef_z V_z diag(r) + A_r V_r (- I), formed in place: [B, n, n] per term
+        # would otherwise be allocated and read again
+        G = torch.matmul(A_r, P["V_r"])
+        G.addcmul_(coef_u[:, :, None], P["V_u"]).addcmul_(zV, r[:, None, :])
         if self.egru and not self.subtractive:
-            G = G - torch.eye(self.n, dtype=G.dtype)
+            G.diagonal(dim1=1, dim2=2).sub_(1)
         decay = 1 - u
         if self.subtractive:
             decay = decay * (1 - P["theta"] * prev["dH"])

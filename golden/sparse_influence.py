@@ -46,12 +46,11 @@ class _Step:
     rows_off: torch.Tensor
     clear: bool  # no decay (threshold RNN): M_t is written afresh
     all_rows: bool  # every row is written
-    diag: torch.Tensor  # [B, entries]: the diagonal blocks' immediate entries / s_t
-    dense_S: torch.Tensor  # [B, n, sum of rows]: the dense blocks' S / s_t, blocks concatenated
-    dense_col: torch.Tensor  # per live dense entry (non-zero operand): its column ...
-    dense_scol: torch.Tensor  # ... the column of dense_S it multiplies ...
-    dense_val: torch.Tensor  # ... and its operand
-    dense_bounds: torch.Tensor  # [B, tiles + 1]: where each tile's live entries begin, flat
+    diag_S: torch.Tensor  # [B, sensitivities x n]: the diagonal blocks' distinct S, stacked
+    diag_O: torch.Tensor  # [B, operands]: the diagonal blocks' operands, concatenated
+    dense_S: torch.Tensor  # [B, n, rows]: the dense blocks' distinct S, concatenated
+    dense_v: torch.Tensor  # [B, dense entries]: each dense entry's operand
+    inverse: torch.Tensor  # [B, n]: 1 / s_t, applied to the immediate entries in the walk
     weight: torch.Tensor  # [B, n]: s_t cbar_t, so that M_t^T cbar_t = Mstore_t^T weight
 
 
@@ -84,34 +83,33 @@ class _ImmediateLayout:
             cols.append(torch.arange(span.start, span.stop))
             s_idx.append(S_index[id(lin.sens[name].S)] * n + m)
             o_idx.append(operand + j)
-        self.diag = tuple(_cat(x) for x in (rows, cols, s_idx, o_idx))
+        self.diag = tuple(_cat(x) for x in (rows, cols, s_idx, o_idx))  # by column
         cols, s_cols, o_idx = [], [], []
         for name, operand in zip(self.dense_blocks, _starts(lin, self.dense_blocks, "operand", 1)):
             m, j, span = columns[name]
             cols.append(torch.arange(span.start, span.stop))
             s_cols.append(S_offset[id(lin.sens[name].S)] + m)
             o_idx.append(operand + j)
-        self.dense = tuple(_cat(x) for x in (cols, s_cols, o_idx))
+        self.dense = tuple(_cat(x) for x in (cols, s_cols, o_idx))  # by column
 
-    def diagonal_values(self, lin: Linearization, inverse: torch.Tensor) -> torch.Tensor:
-        """[B, entries]: S_k(m) operand_j / s_k for every diagonal entry (row k = m)."""
-        if not self.diagonal_blocks:
-            return inverse.new_zeros(inverse.shape[0], 0)
-        S = torch.stack([lin.sens[name].S for name in self.diagonal_S], 1) * inverse[:, None, :]
-        operands = torch.cat([lin.sens[name].operand for name in self.diagonal_blocks], 1)
-        _, _, s_idx, o_idx = self.diag
-        return S.flatten(1)[:, s_idx] * operands[:, o_idx]
+    def step_inputs(self, lin: Linearization, dense_S: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The step's immediate-influence inputs of _Step: sensitivities and operands as the cell
+        gave them (the walk forms each entry and divides it by its row's scale); the dense blocks'
+        S are concatenated into dense_S [B, n, rows], a buffer the caller keeps."""
+        sens, like = lin.sens, lin.src
+        if self.dense_blocks:
+            torch.cat([sens[name].S for name in self.dense_S], 2, out=dense_S)
+        return {
+            "diag_S": _cat_or_empty([sens[name].S for name in self.diagonal_S], like),
+            "diag_O": _cat_or_empty([sens[name].operand for name in self.diagonal_blocks], like),
+            "dense_S": dense_S,
+            "dense_v": _cat_or_empty([sens[name].operand for name in self.dense_blocks], like)[:, self.dense[2]],
+        }
 
-    def dense_parts(
-        self, lin: Linearization, inverse: torch.Tensor, out: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The dense blocks' S / s_k concatenated into out [B, n, rows], and their operands per
-        entry [B, entries]."""
-        if not self.dense_blocks:
-            return out, inverse.new_zeros(inverse.shape[0], 0)
-        torch.cat([lin.sens[name].S for name in self.dense_S], 2, out=out).mul_(inverse[:, :, None])
-        operands = torch.cat([lin.sens[name].operand for name in self.dense_blocks], 1)
-        return out, operands[:, self.dense[2]]
+
+def _cat_or_empty(parts: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """[B, sum of widths]: the parts side by side (none: [B, 0] of like's batch and dtype)."""
+    return torch.cat(parts, 1) if parts else like.new_zeros(like.shape[0], 0)
 
 
 def _distinct_S(lin: Linearization, names: list[str]) -> list[str]:
@@ -172,7 +170,8 @@ class SparseInfluence:
         B, n, pk = self.M.shape
         if self.layout is None:
             self.layout = _ImmediateLayout(self.plan.columns, lin, n)
-            self.diagonal_bounds = torch.searchsorted(self.layout.diag[1], torch.tensor(self.tile_edges)).tolist()
+            edges = torch.tensor(self.tile_edges)  # where each tile's diagonal and dense entries begin
+            self.bounds = [torch.searchsorted(c, edges).tolist() for c in (self.layout.diag[1], self.layout.dense[0])]
         rows_mask = torch.ones(B, n, dtype=torch.bool) if lin.rows is None else lin.rows
         sources = (lin.src != 0) & self.known
         decays = self.known.sum(-1) if lin.decay is not None else torch.zeros(B, dtype=torch.int64)
@@ -200,8 +199,8 @@ class SparseInfluence:
                 *_flat(none if lin.rows is None else rows_mask),
                 clear=lin.decay is None,
                 all_rows=lin.rows is None,
-                diag=self.layout.diagonal_values(lin, inverse),
-                **self._dense_entries(lin, inverse),
+                **self.layout.step_inputs(lin, self._dense_S_buffer(lin)),
+                inverse=inverse,
                 weight=(cbar * self.scale).contiguous(),
             )
         )
@@ -214,26 +213,14 @@ class SparseInfluence:
             "influence_stored": self.known.sum(-1) * pk,
         }
 
-    def _dense_entries(self, lin: Linearization, inverse: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The dense blocks' entries with a non-zero operand (the others add nothing), in (sample,
-        column) order, and where each column tile's run of them begins."""
-        B, n, pk = self.M.shape
+    def _dense_S_buffer(self, lin: Linearization) -> torch.Tensor:
+        """The queue slot's buffer for the dense blocks' S: a fresh tensor of megabytes every step
+        would cost more in page faults than its copy."""
         slot = len(self.queue)
-        if slot == len(self._dense_S):  # a fresh tensor per step would cost more in page faults than its arithmetic
+        if slot == len(self._dense_S):
+            B, n, _ = self.M.shape
             self._dense_S.append(self.M.new_empty(B, n, sum(lin.sens[k].S.shape[2] for k in self.layout.dense_S)))
-        S, operands = self.layout.dense_parts(lin, inverse, out=self._dense_S[slot])
-        sample, entry = torch.nonzero(operands, as_tuple=True)
-        columns = self.layout.dense[0][entry]
-        keys = sample * pk + columns  # ascending: nonzero runs in (sample, entry) order, entries by column
-        edges = torch.tensor(self.tile_edges)
-        bounds = torch.searchsorted(keys, (torch.arange(B)[:, None] * pk + edges[None, :]).flatten())
-        return {
-            "dense_S": S,
-            "dense_col": columns,
-            "dense_scol": self.layout.dense[1][entry],
-            "dense_val": operands[sample, entry],
-            "dense_bounds": bounds.view(B, -1),
-        }
+        return self._dense_S[slot]
 
     def flush(self) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """Apply the queued steps; returns sum_t sum_b M_t,b^T cbar_t,b over the full layout [p] and,
@@ -244,7 +231,7 @@ class SparseInfluence:
         nonzero = torch.zeros(len(steps), B, dtype=torch.int64) if self.measure_nonzero else torch.zeros(0)
         fields = [[getattr(s, f.name) for s in steps] for f in dataclasses.fields(_Step)]
         sparse_walk().walk(
-            self.M, grads, nonzero, self.tile_edges, *self.layout.diag[:2], self.diagonal_bounds, *fields
+            self.M, grads, nonzero, self.tile_edges, [*self.layout.diag, *self.layout.dense[:2]], *self.bounds, *fields
         )
         full = self.M.new_zeros(self.params.p_total)
         full[self.params.kept_index] = grads.sum(0)
