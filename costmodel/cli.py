@@ -21,7 +21,8 @@ from costmodel.hardware import (
 )
 from costmodel.table1 import METHODS, table1
 from costmodel.workloads import workload, workloads
-from golden.cli_support import Parser, run_cli
+from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_cli
+from golden.outlock import locked_folder
 
 EVAL_FIELDS = ("memory", "memory_state", "memory_influence", "time_per_step", "forward_term", "influence_term")
 
@@ -45,14 +46,14 @@ def build_parser() -> Parser:
     s = sub.add_parser("sweep", help="a design-space sweep from YAML: CSV, metadata and plots")
     s.add_argument("spec", nargs="?", help="sweep spec (default sweeps/default.yaml)")
     s.add_argument("--out", help="output folder (default out/sweeps/<name>)")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
 
     v = sub.add_parser("validate", help="predicted against golden-measured counts, per step")
     v.add_argument("--out", default="out/validate", help="report folder (default out/validate)")
     v.add_argument("--n", type=int, default=10, help="units (default 10)")
     v.add_argument("--T", type=int, default=12, help="steps (default 12)")
     v.add_argument("--batch", type=int, default=3, help="samples (default 3)")
-    v.add_argument("--no-progress", action="store_true")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
 
     b = sub.add_parser("bench", help="design points per second of the vectorised model")
     b.add_argument("--out", default="out/bench", help="report folder (default out/bench)")
@@ -62,7 +63,9 @@ def build_parser() -> Parser:
 
     c = sub.add_parser("calibration", help="RTL cycles measured in cocotb against the cycle functions, as a plot")
     c.add_argument("folder", nargs="?", default="out/calibration", help="CSV folder (default out/calibration)")
-    c.add_argument("--out", default="out/calibration/calibration.png", help="output .png")
+    c.add_argument(
+        "--out", default="out/calibration/calibration.png", help="output .png, or a folder: FOLDER/calibration.png"
+    )
     return parser
 
 
@@ -234,8 +237,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from costmodel.sweep import DEFAULT_SPEC, run_sweep
 
     spec = load_spec(args.spec or DEFAULT_SPEC)
-    out = Path(args.out or Path("out") / "sweeps" / spec.name)
-    meta = run_sweep(spec, out, progress=not args.no_progress)
+    with locked_folder(out_folder(args.out or Path("out") / "sweeps" / spec.name)) as out:
+        on_interrupt(f"the finished chunks are kept in {out}/.partial; run the same command again to resume")
+        meta = run_sweep(spec, out, progress=not args.no_progress)
     resumed = f", {meta['chunks_resumed']} chunk(s) resumed" if meta["chunks_resumed"] else ""
     print(
         f"sweep {spec.name}: {meta['design_points']} points x {len(spec.methods)} methods = {meta['rows']} rows"
@@ -249,7 +253,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     for name in ("n", "T", "batch"):
         _check(name, getattr(args, name), 1, None, "a positive integer")
-    report = validate(args.out, n=args.n, T=args.T, B=args.batch, progress=not args.no_progress)
+    with locked_folder(out_folder(args.out)) as out:
+        report = validate(out, n=args.n, T=args.T, B=args.batch, progress=not args.no_progress)
     print(markdown(report), end="")
     print(f"wrote {args.out}/validate.json and validate.md")
     return 0 if report["exact_ok"] else 1
@@ -259,7 +264,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from costmodel.bench import run_bench
 
     _check("points", args.points, 1, None, "a positive integer")
-    r = run_bench(args.out, points=args.points)
+    with locked_folder(out_folder(args.out)) as out:
+        r = run_bench(out, points=args.points)
     print(
         f"{r['points_per_second']:.3g} design points per second ({r['design_points']} in {r['seconds']:.3f} s; "
         f"target 1e6: {'met' if r['meets_target'] else 'MISSED'}); wrote {args.out}/bench.json"
@@ -277,14 +283,28 @@ def cmd_workloads(args: argparse.Namespace) -> int:
 
 
 def cmd_calibration(args: argparse.Namespace) -> int:
-    from costmodel.calibration import plot_calibration, read_calibration
+    from costmodel.calibration import plot_calibration, read_calibration, summarise
 
+    out = out_file(args.out, "calibration.png")
     rows = read_calibration(Path(args.folder))
-    worst = plot_calibration(rows, Path(args.out))
-    for block, diff in sorted(worst.items()):
-        print(f"{block}: {sum(r['block'] == block for r in rows)} steps, worst |measured - cycle function| = {diff}")
-    print(f"wrote {args.out}")
-    return 0
+    plot_calibration(rows, out)
+    failed = False
+    for block, s in summarise(rows).items():
+        if s["steps"]:
+            print(
+                f"{block}: {s['steps']} steps without backpressure ({len(s['files'])} files in {args.folder}), "
+                f"worst |measured - cycle function| = {s['worst']}"
+            )
+        if s["stalled_steps"]:
+            print(
+                f"{block}: {s['stalled_steps']} steps with backpressure ({len(s['stalled_files'])} files), "
+                f"up to {s['largest_excess']} cycles above the cycle function (stalls; only more is allowed)"
+            )
+        if s["below_cycle_function"]:
+            print(f"{block}: {s['below_cycle_function']} steps took FEWER cycles than the cycle function")
+        failed |= bool(s["worst"]) or bool(s["below_cycle_function"])
+    print(f"wrote {out}")
+    return 1 if failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

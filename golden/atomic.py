@@ -1,9 +1,15 @@
 """Write files so that readers never see them half-written: a temporary file beside the target,
-renamed over it only when complete (numpy-free and torch-free, shared by every package)."""
+renamed over it only when complete (numpy-free and torch-free, shared by every package).
+
+A temporary file's name carries the writer's process id, `.<stem>.<pid>.<random>.tmp<suffix>`. A
+writer killed outright (SIGKILL, power loss) cannot remove its temporary file, so the next write of
+the same target removes those whose process no longer runs.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,13 +22,40 @@ def _umask() -> int:
     return mask
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of `path` left by writers that no longer run; returns them."""
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.stem)}\.(\d+)\.[^.]+\.tmp{re.escape(path.suffix)}$")
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for candidate in path.parent.iterdir():
+        match = pattern.match(candidate.name)
+        if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder (same suffix, so tools that pick a format by
     extension still work); rename it to `path` when the block succeeds, delete it when it fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     try:

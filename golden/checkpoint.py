@@ -44,9 +44,15 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CellParams, dict[str, Any]
         raise UserError(f"checkpoint {path}: not an {FORMAT} file")
     if payload.get("version") != VERSION:
         raise UserError(f"checkpoint {path}: version {payload.get('version')!r} is not supported (expected {VERSION})")
-    config = CellConfig.from_dict(payload["config"])
+    missing = [k for k in ("config", "params", "masks") if k not in payload]
+    if missing:
+        raise UserError(f"checkpoint {path}: no {', '.join(missing)} entry; expected config, params and masks")
+    for key, kind in (("config", dict), ("params", dict), ("masks", dict), ("extra", dict)):
+        if key in payload and not isinstance(payload[key], kind):
+            raise UserError(f"checkpoint {path}: {key} is a {type(payload[key]).__name__}; expected a mapping")
     try:
+        config = CellConfig.from_dict(payload["config"])
         params = CellParams(config, payload["params"], payload["masks"])
-    except (KeyError, ValueError) as exc:
+    except (UserError, TypeError) as exc:
         raise UserError(f"checkpoint {path}: {exc}") from None
     return params, payload.get("extra", {})

@@ -13,14 +13,16 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from golden.atomic import atomic_write_text
 from golden.bench import markdown, run_bench
 from golden.bptt import bptt_gradients
 from golden.cells import make_cell
 from golden.checkpoint import load_checkpoint
-from golden.cli_support import Parser, run_cli
+from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_cli
 from golden.config import CELLS, DTYPES, RESETS, CellConfig
 from golden.errors import UserError
 from golden.figures import load_run, plot_fig3
+from golden.outlock import locked_folder
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
 from golden.trace import make_trace
@@ -45,7 +47,7 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epsilon", type=float, help="pseudo-derivative half-width (default 1.0)")
     p.add_argument("--omega", type=float, help="masked fraction of each recurrent matrix, in [0, 1) (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seeds weights, masks, inputs and credits (default 0)")
-    p.add_argument("--dtype", default="float64", choices=sorted(DTYPES))
+    p.add_argument("--dtype", default="float64", choices=sorted(DTYPES), help="float precision (default float64)")
     p.add_argument("--steps", type=int, default=20, help="sequence length T (default 20)")
     p.add_argument("--batch", type=int, default=2, help="batch size B (default 2)")
     p.add_argument(
@@ -64,10 +66,12 @@ def build_parser() -> Parser:
     _add_cell_options(tr)
     tr.add_argument("--checkpoint", help="take the cell, weights and masks from this checkpoint")
     tr.add_argument("--inputs", help="a .npy array [T, B, n_in] to use as x instead of random input")
-    tr.add_argument("--out", required=True, help="output .npz path")
+    tr.add_argument("--out", required=True, help="output .npz path (or a folder: FOLDER/trace.npz)")
     demo = sub.add_parser("demo", help="BPTT vs dense vs sparse RTRL on one random sequence: agreement and costs")
     _add_cell_options(demo)
-    demo.add_argument("--json", help="also write the sparse run's counters (with per-step arrays) to this file")
+    demo.add_argument(
+        "--json", help="also write the sparse run's counters (per-step arrays) to this file (or FOLDER/counters.json)"
+    )
 
     t = sub.add_parser("train", help="train on the spiral task with BPTT, dense RTRL or sparse RTRL")
     t.add_argument("--cell", default="egru", help=f"one of {', '.join(CELLS)} (default egru)")
@@ -97,14 +101,14 @@ def build_parser() -> Parser:
         dest="checkpoint_every",
         help="checkpoint and metrics.json every K iterations (default 100)",
     )
-    t.add_argument("--dtype", default="float64", choices=sorted(DTYPES))
+    t.add_argument("--dtype", default="float64", choices=sorted(DTYPES), help="float precision (default float64)")
     t.add_argument("--out", required=True, help="run folder: checkpoint.pt and metrics.json")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
 
     f = sub.add_parser("fig3", help="the sparse-RTRL paper's Fig. 3 (A-D) from training runs, as PNG")
     f.add_argument("runs", nargs="+", help="run folders written by `train`")
-    f.add_argument("--out", required=True, help="output .png")
+    f.add_argument("--out", required=True, help="output .png (or a folder: FOLDER/fig3.png)")
 
     b = sub.add_parser("bench", help="dense vs sparse RTRL wall-clock beside the ideal speedup; JSON and markdown")
     b.add_argument("--out", required=True, help="folder for bench.json and bench.md")
@@ -165,16 +169,17 @@ def _credits(config: CellConfig, T: int, B: int, seed: int) -> dict[str, torch.T
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    out = out_file(args.out, "trace.npz")
     params = _cell_params(args)
     x = _inputs(args, params.config)
     credits = _credits(params.config, x.shape[0], x.shape[1], args.seed)
     source = {"checkpoint": str(args.checkpoint)} if args.checkpoint else {"init": "random (seeded)"}
     inputs = {"inputs": str(args.inputs)} if args.inputs else {"input_scale": args.input_scale}
     trace = make_trace(params, x, credits, input_seed=args.seed, **source, **inputs)
-    trace.save(args.out)
+    trace.save(out)
     m = trace.meta
     print(
-        f"wrote {args.out}: {m['cell']} n={m['n']} n_in={m['n_in']} T={m['T']} B={m['B']} omega={m['omega']}"
+        f"wrote {out}: {m['cell']} n={m['n']} n_in={m['n_in']} T={m['T']} B={m['B']} omega={m['omega']}"
         f" | events {1 - m['alpha']:.1%} of unit-steps, alpha={m['alpha']:.3f}, beta={m['beta']:.3f}"
     )
     return 0
@@ -191,6 +196,7 @@ def _rel_error(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    json_out = out_file(args.json, "counters.json", "--json") if args.json else None
     params = _cell_params(args)
     cfg = params.config
     x = _inputs(args, cfg)
@@ -230,11 +236,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"sparse/dense influence MACs: measured {ratio:.4f}; Table 1 rtrl-both "
         f"(1-beta)^2 (1-omega)^2 = {table1:.4f} with the measured mean beta and omega of the maskable parameters"
     )
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"dense": dense.counters.to_json(False), "sparse": s.to_json()}, indent=1)
-        )
-        print(f"wrote {args.json}")
+    if json_out:
+        counters = {"dense": dense.counters.to_json(False), "sparse": s.to_json()}
+        atomic_write_text(json_out, json.dumps(counters, indent=1))
+        print(f"wrote {json_out}")
     return 0
 
 
@@ -246,7 +251,15 @@ def _table1_ratio(c) -> float:
 def cmd_train(args: argparse.Namespace) -> int:
     fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if hasattr(args, k)}
     config = TrainConfig(**fields)
-    metrics = train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    with locked_folder(out_folder(args.out)) as out:
+
+        def kept(iteration: int) -> None:
+            on_interrupt(
+                f"kept {out}/checkpoint.pt and metrics.json of iteration {iteration} of {config.iterations}; "
+                "run the same command with --resume to continue"
+            )
+
+        metrics = train(config, out, resume=args.resume, progress=not args.no_progress, on_checkpoint=kept)
     acc = {k: round(v["accuracy"], 4) for k, v in metrics["final"].items()}
     test = metrics["final"]["test"]
     print(
@@ -257,7 +270,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_fig3(args: argparse.Namespace) -> int:
-    out = plot_fig3([load_run(r) for r in args.runs], args.out)
+    out = out_file(args.out, "fig3.png")
+    out = plot_fig3([load_run(r) for r in args.runs], out)
     print(f"wrote {out}")
     return 0
 
@@ -267,9 +281,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _positive_int(f"--{name}", getattr(args, name))
     for n in args.n:
         _positive_int("--n", n)
-    report = run_bench(args.out, args.n, args.omega, args.epsilon, args.steps, args.batch, args.repeats)
+    with locked_folder(out_folder(args.out)) as out:
+        report = run_bench(out, args.n, args.omega, args.epsilon, args.steps, args.batch, args.repeats)
     print(markdown(report), end="")
-    print(f"wrote {args.out}/bench.json and bench.md")
+    print(f"wrote {out}/bench.json and bench.md")
     return 0
 
 

@@ -1,57 +1,109 @@
 """The compiled part of the golden model (golden/csrc), built on first use by torch's extension
-loader with the machine's C++ compiler and ninja, and cached until its source or flags change (in
-$TORCH_EXTENSIONS_DIR, by default ~/.cache/torch_extensions)."""
+loader with the machine's C++ compiler and ninja.
+
+Builds are shared by every checkout on the machine and keyed by what makes them: the source's bytes,
+the flags, Python's and torch's versions. A build happens in a folder of its own process
+(`.<key>.<pid>.build`) and is published by renaming that folder to `<key>`, so a library another
+process has loaded is never rebuilt in place, two processes building at once cannot corrupt each
+other (the first rename wins; the loser loads the winner's library), and a second checkout with the
+same source loads the published library at once. Folders of builds whose process was killed are
+removed by the next build. Root: $TORCH_EXTENSIONS_DIR, by default ~/.cache/torch_extensions.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
+import re
 import shutil
 import sys
-import time
-import warnings
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 
 import torch
 
+from golden.atomic import process_alive
+
 CSRC = Path(__file__).parent / "csrc"
 # -march=native: the build is cached per machine; -fopenmp: at::parallel_for is inline OpenMP
-FLAGS = ["-O3", "-march=native", "-fopenmp"]
-STALE_LOCK_SECONDS = 600  # a build takes well under a minute; an older lock was left by a killed one
+FLAGS = ("-O3", "-march=native", "-fopenmp")
+LDFLAGS = ("-fopenmp",)
 
 
-def build_directory(name: str) -> Path:
-    """Where `name` is built: one folder per Python and torch version."""
-    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR", Path.home() / ".cache" / "torch_extensions"))
-    tag = f"py{sys.version_info.major}{sys.version_info.minor}_torch{torch.__version__.split('+')[0]}"
-    return root / tag / name
+def extensions_root() -> Path:
+    return Path(os.environ.get("TORCH_EXTENSIONS_DIR", Path.home() / ".cache" / "torch_extensions"))
 
 
-def clear_stale_lock(lock: Path) -> bool:
-    """Remove torch's build lock if it is older than any build: torch waits for the lock to go
-    away, forever if the process that made it was killed mid-build. Returns whether it was removed."""
-    if not lock.exists() or time.time() - lock.stat().st_mtime <= STALE_LOCK_SECONDS:
-        return False
-    warnings.warn(f"removing a build lock left by an interrupted build: {lock}", stacklevel=2)
-    lock.unlink(missing_ok=True)
-    return True
+def build_key(name: str, source: Path) -> str:
+    """`<name>-<hash>`: the hash of the source, the flags and the Python and torch versions."""
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(repr((FLAGS, LDFLAGS, sys.version_info[:2], torch.__version__)).encode())
+    return f"{name}-{digest.hexdigest()[:16]}"
+
+
+def _library(folder: Path, name: str) -> Path | None:
+    found = sorted(folder.glob(f"{name}*.so"))
+    return found[0] if found else None
+
+
+def _import(name: str, library: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, library)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def remove_dead_builds(root: Path, key: str) -> list[Path]:
+    """Delete the build folders of `key` left by processes that no longer run; returns them."""
+    pattern = re.compile(rf"^\.{re.escape(key)}\.(\d+)\.build$")
+    removed = []
+    for folder in root.glob(f".{key}.*.build"):
+        match = pattern.match(folder.name)
+        if match and not process_alive(int(match.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def load_extension(name: str, source: Path) -> ModuleType:
+    """The compiled extension `name` from one C++ source: the published build if there is one,
+    else build it in a private folder and publish it (see the module docstring)."""
+    root = extensions_root()
+    root.mkdir(parents=True, exist_ok=True)
+    key = build_key(name, source)
+    published = root / key
+    library = _library(published, name) if published.is_dir() else None
+    if library is not None:
+        return _import(name, library)
+    from torch.utils.cpp_extension import load
+
+    if shutil.which("ninja") is None:  # the ninja wheel's binary sits beside this interpreter
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    remove_dead_builds(root, key)
+    private = root / f".{key}.{os.getpid()}.build"
+    shutil.rmtree(private, ignore_errors=True)
+    private.mkdir()
+    try:
+        module = load(
+            name=name,
+            sources=[str(source)],
+            extra_cflags=list(FLAGS),  # torch appends to the lists it is given
+            extra_ldflags=list(LDFLAGS),
+            build_directory=str(private),
+        )
+        try:
+            private.rename(published)  # atomic; fails if another process published first
+        except OSError:
+            shutil.rmtree(private, ignore_errors=True)  # our loaded copy stays mapped; theirs is the same
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+    return module
 
 
 @cache
 def sparse_walk() -> ModuleType:
     """golden/csrc/sparse_walk.cpp: the sparse influence engine's window walk."""
-    from torch.utils.cpp_extension import load
-
-    if shutil.which("ninja") is None:  # the ninja wheel's binary sits beside this interpreter
-        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    folder = build_directory("golden_sparse_walk")
-    folder.mkdir(parents=True, exist_ok=True)
-    clear_stale_lock(folder / "lock")
-    return load(
-        name="golden_sparse_walk",
-        sources=[str(CSRC / "sparse_walk.cpp")],
-        extra_cflags=FLAGS,
-        extra_ldflags=["-fopenmp"],
-        build_directory=str(folder),
-    )
+    return load_extension("golden_sparse_walk", CSRC / "sparse_walk.cpp")

@@ -24,6 +24,7 @@ from functools import cached_property
 import torch
 
 from golden.config import CellConfig
+from golden.errors import UserError
 
 GATES = ("u", "r", "z")
 
@@ -66,6 +67,39 @@ def block_shape(name: str, n: int, n_in: int) -> tuple[int, int]:
     return n, 1
 
 
+def _check_tensors(
+    config: CellConfig, blocks: tuple[Block, ...], tensors: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]
+) -> None:
+    """Every parameter present, a real floating tensor of its block's shape with finite entries;
+    masks only for maskable blocks, of their shape, holding 0 and 1 alone. UserError names the entry."""
+    expected = {b.name: b for b in blocks}
+    unknown = sorted(set(tensors) - set(expected))
+    if unknown:
+        raise UserError(f"parameters {unknown} do not belong to cell {config.cell!r}; expected {sorted(expected)}")
+    for b in blocks:
+        t = tensors.get(b.name)
+        if t is None:
+            raise UserError(f"parameter {b.name}: missing for cell {config.cell!r}")
+        if not isinstance(t, torch.Tensor) or not (t.is_floating_point() and not t.is_complex()):
+            kind = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
+            raise UserError(f"parameter {b.name}: {kind}; expected a real floating-point tensor")
+        if tuple(t.shape) != b.shape:
+            raise UserError(f"parameter {b.name}: shape {tuple(t.shape)}, expected {b.shape}")
+        if not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise UserError(f"parameter {b.name}: {bad} NaN or infinite entries; expected finite values")
+    for name, m in masks.items():
+        if name not in expected or not is_maskable(name):
+            maskable = [b.name for b in blocks if is_maskable(b.name)]
+            raise UserError(f"mask {name}: not a maskable parameter of {config.cell!r}; expected some of {maskable}")
+        if not isinstance(m, torch.Tensor) or tuple(m.shape) != expected[name].shape:
+            shape = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+            raise UserError(f"mask {name}: shape {shape}, expected {expected[name].shape}")
+        if m.dtype != torch.bool and not ((m == 0) | (m == 1)).all():
+            values = sorted({float(v) for v in torch.unique(m)[:6]})
+            raise UserError(f"mask {name}: values {values}; expected only 0 (masked) and 1 (kept)")
+
+
 class CellParams:
     """A cell's parameters (natural shapes, float tensors) and masks (bool, maskable blocks only)."""
 
@@ -78,11 +112,7 @@ class CellParams:
             offset += rows * cols
         self.blocks: tuple[Block, ...] = tuple(blocks)
         self.p_total = offset
-        for b in self.blocks:
-            if b.name not in tensors:
-                raise KeyError(f"missing parameter {b.name!r} for cell {config.cell!r}")
-            if tuple(tensors[b.name].shape) != b.shape:
-                raise ValueError(f"parameter {b.name}: shape {tuple(tensors[b.name].shape)}, expected {b.shape}")
+        _check_tensors(config, self.blocks, tensors, masks)
         self.tensors = {b.name: tensors[b.name].to(config.torch_dtype) for b in self.blocks}
         self.masks = {name: masks[name].to(torch.bool) for name in masks}
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,14 +23,9 @@ from golden.config import CellConfig
 from golden.errors import UserError
 from golden.params import CellParams, block_names
 from golden.rtrl import run_rtrl
+from golden.trace_file import FORMAT, VERSION, TraceError, read_trace_file
 
-FORMAT = "egru-trace"
-VERSION = 1
 CONFIG_KEYS = ("cell", "reset", "n", "n_in", "gamma", "epsilon", "omega", "seed", "dtype")
-
-
-class TraceError(UserError):
-    """A file that is not a readable trace of a supported version."""
 
 
 @dataclass
@@ -111,27 +104,9 @@ def make_trace(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Ten
 
 
 def load_trace(path: str | os.PathLike) -> Trace:
-    """Read and check a trace; every problem raises TraceError naming the file and what is wrong."""
-    path = Path(path)
-    if not path.is_file():
-        raise TraceError(f"trace {path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        raise TraceError(f"trace {path}: not a readable .npz file ({exc.__class__.__name__}: {exc})") from None
-    if "meta" not in arrays:
-        raise TraceError(f"trace {path}: no 'meta' entry, so not an {FORMAT} file")
-    try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except json.JSONDecodeError as exc:
-        raise TraceError(f"trace {path}: 'meta' is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        got = meta.get("format") if isinstance(meta, dict) else meta
-        raise TraceError(f"trace {path}: format {got!r}, expected {FORMAT!r}")
-    version = meta.get("version")
-    if not isinstance(version, int) or version != VERSION:
-        raise TraceError(f"trace {path}: version {version!r} is not supported; this reader reads version {VERSION}")
+    """Read and check a trace (golden.trace_file, then the cell's names and shapes); every problem
+    raises TraceError naming the file and what is wrong."""
+    meta, arrays = read_trace_file(path)
     missing_meta = [k for k in CONFIG_KEYS + ("T", "B") if k not in meta]
     if missing_meta:
         raise TraceError(f"trace {path}: 'meta' lacks {', '.join(missing_meta)}")
@@ -139,6 +114,9 @@ def load_trace(path: str | os.PathLike) -> Trace:
         config = CellConfig(**{k: meta[k] for k in CONFIG_KEYS})
     except (UserError, TypeError) as exc:
         raise TraceError(f"trace {path}: bad cell configuration in 'meta': {exc}") from None
+    for dim in ("T", "B"):
+        if isinstance(meta[dim], bool) or not isinstance(meta[dim], int) or meta[dim] < 1:
+            raise TraceError(f"trace {path}: 'meta' has {dim} = {meta[dim]!r}; expected a positive integer")
     expected = expected_names(config)
     missing = [k for k in expected if k not in arrays]
     if missing:

@@ -21,7 +21,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tqdm import tqdm
@@ -284,8 +284,16 @@ class Trainer:
         atomic_write_text(self.out / "metrics.json", json.dumps(self.metrics(), indent=1))
 
     def restore(self) -> None:
-        params, extra = load_checkpoint(self.out / "checkpoint.pt")
-        stored = TrainConfig(**extra["train_config"])
+        path = self.out / "checkpoint.pt"
+        params, extra = load_checkpoint(path)
+        needed = ("train_config", "iteration", "optimizer", "leaves", "history", "evals", "wall")
+        missing = [k for k in needed if k not in extra]
+        if missing:
+            raise UserError(f"--resume: {path} is not a training checkpoint (no {', '.join(missing)})")
+        try:
+            stored = TrainConfig(**extra["train_config"])
+        except TypeError as exc:
+            raise UserError(f"--resume: {path}: bad train_config ({exc})") from None
         may_differ = ("iterations", "eval_every", "checkpoint_every")
         diff = {
             k: (v, getattr(self.config, k))
@@ -319,9 +327,15 @@ class Trainer:
         }
 
 
-def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+def train(
+    config: TrainConfig,
+    out: str | os.PathLike,
+    resume: bool = False,
+    progress: bool = True,
+    on_checkpoint: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Train (or resume) into `out`: checkpoint.pt and metrics.json, rewritten atomically at every
-    checkpoint and at the end. Returns the final metrics."""
+    checkpoint and at the end (`on_checkpoint(iteration)` after each). Returns the final metrics."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, out)
@@ -331,6 +345,8 @@ def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, pro
                 f"--out: {out} already holds a checkpoint; pass --resume to continue it or choose another folder"
             )
         trainer.restore()
+        if on_checkpoint:
+            on_checkpoint(trainer.iteration)
     bar = tqdm(
         total=config.iterations,
         initial=trainer.iteration,
@@ -347,5 +363,7 @@ def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, pro
             trainer.evals.append({"iteration": i, **trainer.evaluate("val")})
         if i % config.checkpoint_every == 0 or i == config.iterations:
             trainer.save()
+            if on_checkpoint:
+                on_checkpoint(i)
     bar.close()
     return json.loads((out / "metrics.json").read_text())

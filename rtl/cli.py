@@ -5,18 +5,20 @@ the golden self-test top in simulation and as a board bitstream."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from golden.cli_support import Parser, run_cli
+from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_cli
 from golden.errors import UserError
 from golden.fixedpoint import FixedPointConfig
+from golden.outlock import locked_folder
+from golden.trace_file import read_trace_file
 from rtl.params import AccumulateParams, InfluenceParams, RouterParams, check_blocks, fixed_point, make_params
+from rtl.toolchain import check_verilator
 
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
 
@@ -53,7 +55,9 @@ def build_parser() -> Parser:
     s.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     s.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(s)
-    s.add_argument("--out", help="also copy the JSON report here")
+    s.add_argument(
+        "--out", help="also copy the JSON report to this file (or FOLDER/<block>_n<n>_L<lanes>_<device>.json)"
+    )
     w = sub.add_parser("sweep", help="resources over n and lanes (Yosys), a fitted model with held-back error, a plot")
     w.add_argument("--blocks", nargs="+", default=["router", "accumulate", "influence"], help="default: all three")
     w.add_argument("--devices", nargs="+", default=["ice40-up5k", "ecp5-85k"], help="default: ice40-up5k ecp5-85k")
@@ -108,7 +112,7 @@ def build_parser() -> Parser:
                 help="flip the low bit of one expected word (e.g. influence:readback:5): the test must fail",
             )
         else:
-            b.add_argument("--out", help="build folder (default out/build/BOARD)")
+            b.add_argument("--out", help="build folder (default out/build/BOARD-BLOCKS-<hash of the settings>)")
     return parser
 
 
@@ -124,14 +128,12 @@ def _format_option(p: argparse.ArgumentParser) -> None:
 
 
 def trace_meta(path: str) -> dict:
-    """A trace's `meta` (contract 1) read with numpy alone (this package does not import torch)."""
+    """A trace's `meta` (contract 1), read and checked by golden.trace_file (numpy alone: this
+    package does not import torch)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"--trace: {path} is not a readable egru-trace file ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != "egru-trace" or meta.get("version") != 1:
-        raise UserError(f"--trace: {path} is not an egru-trace version 1 file")
+        meta, _ = read_trace_file(path)
+    except UserError as exc:
+        raise UserError(f"--trace: {exc}") from None
     missing = [k for k in ("n", "cell", "p_kept") if k not in meta]
     if missing:
         raise UserError(f"--trace: {path}: 'meta' lacks {', '.join(missing)}")
@@ -155,8 +157,11 @@ def block_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | 
 def cmd_verilog(args: argparse.Namespace) -> int:
     from rtl.verilog import lint, write_block  # imports Amaranth
 
+    out = out_folder(args.out)
     params = block_params(args)
-    v_path, j_path = write_block(args.block, params, Path(args.out))
+    if args.lint:
+        check_verilator()
+    v_path, j_path = write_block(args.block, params, out)
     print(f"wrote {v_path} and {j_path}")
     if args.lint:
         lint(v_path)
@@ -168,26 +173,32 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from rtl.synth import synthesize, table  # imports Amaranth
 
     params = block_params(args)
+    copy = None
+    if args.out:
+        copy = out_file(args.out, f"{args.block}_n{params.n}_L{params.lanes}_{args.device}.json")
     summary = synthesize(args.block, params, args.device)
     print(table(summary))
     print(f"wrote {summary['work_dir']}/synth.json")
-    if args.out:
+    if copy:
         from golden.atomic import atomic_write_text
 
-        atomic_write_text(Path(args.out), json.dumps(summary, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        atomic_write_text(copy, json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {copy}")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from rtl.synth_sweep import fit, plot, run_sweep, write_fit  # imports Amaranth
 
-    out = Path(args.out)
     fp = fixed_point(args.format)
-    rows = run_sweep(args.blocks, args.devices, args.n, args.lanes, out, args.place, fp, progress=not args.no_progress)
-    fits = fit(rows, args.hold_out_n)
-    write_fit(fits, out / "fit.json")
-    plot(rows, fits, out / "resources.png")
+    with locked_folder(out_folder(args.out)) as out:
+        on_interrupt(f"the finished points are kept in {out}/resources.csv; run the same command again to resume")
+        rows = run_sweep(
+            args.blocks, args.devices, args.n, args.lanes, out, args.place, fp, progress=not args.no_progress
+        )
+        fits = fit(rows, args.hold_out_n)
+        write_fit(fits, out / "fit.json")
+        plot(rows, fits, out / "resources.png")
     for label, blocks in fits.items():
         widths = "" if label == "default" else f" ({label})"
         for block, devices in blocks.items():
@@ -240,22 +251,30 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+def default_build_folder(args: argparse.Namespace) -> Path:
+    """out/build/<board>-<blocks>-<hash>: the hash covers everything else that changes the bitstream
+    (trace, sample, steps, lanes), so two different builds never share a folder."""
+    settings = json.dumps([args.trace, args.sample, args.steps, sorted(args.lanes)])
+    digest = hashlib.sha256(settings.encode()).hexdigest()[:8]
+    return Path("out") / "build" / f"{args.board}-{'-'.join(args.blocks)}-{digest}"
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
     from rtl.boards import build
 
     vectors = _selftest_vectors(args)
-    out = Path(args.out or f"out/build/{args.board}")
-    report = build(args.board, vectors, out)
-    report.update(
-        trace=args.trace,
-        sample=args.sample,
-        steps=args.steps,
-        blocks=args.blocks,
-        lanes={v.block: v.params.lanes for v in vectors},
-        checked_words=sum(v.checked_words for v in vectors),
-    )
-    atomic_write_text(out / "build.json", json.dumps(report, indent=2) + "\n")
+    with locked_folder(out_folder(args.out or default_build_folder(args))) as out:
+        report = build(args.board, vectors, out)
+        report.update(
+            trace=args.trace,
+            sample=args.sample,
+            steps=args.steps,
+            blocks=args.blocks,
+            lanes={v.block: v.params.lanes for v in vectors},
+            checked_words=sum(v.checked_words for v in vectors),
+        )
+        atomic_write_text(out / "build.json", json.dumps(report, indent=2) + "\n")
     fmax = "-" if report["fmax_mhz"] is None else f"{report['fmax_mhz']:.1f} MHz"
     print(f"wrote {report['bitstream']} ({report['bitstream_bytes']} bytes), Fmax {fmax}; LEDs: {report['leds']}")
     for cell, use in report["utilisation"].items():
@@ -273,17 +292,18 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     if args.lanes < 1 or args.limit < 4:
         raise UserError(f"--lanes / --limit: got {args.lanes} / {args.limit}; expected lanes >= 1 and limit >= 4")
     fp = fixed_point(args.format)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fresh = [
-        largest_n(block, device, args.lanes, args.omega, out, fp, limit=args.limit, place=not args.no_place)
-        for device in args.devices
-        for block in args.blocks
-    ]
-    results = merge_results(out / "capacity.json", fresh, fp)
-    atomic_write_text(out / "capacity.json", json.dumps({"fixed_point": fp.to_dict(), "results": results}, indent=2))
-    table = markdown(results, fp)
-    atomic_write_text(out / "capacity.md", table)
+    with locked_folder(out_folder(args.out)) as out:
+        on_interrupt(f"the finished probes are kept in {out}/probes.csv; run the same command again to resume")
+        fresh = [
+            largest_n(block, device, args.lanes, args.omega, out, fp, limit=args.limit, place=not args.no_place)
+            for device in args.devices
+            for block in args.blocks
+        ]
+        results = merge_results(out / "capacity.json", fresh, fp)
+        document = {"fixed_point": fp.to_dict(), "results": results}
+        atomic_write_text(out / "capacity.json", json.dumps(document, indent=2))
+        table = markdown(results, fp)
+        atomic_write_text(out / "capacity.md", table)
     print(table)
     print(f"wrote {out}/capacity.json, capacity.md and probes.csv")
     return 0

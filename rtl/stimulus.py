@@ -56,11 +56,15 @@ STEPS_OF = {"router": router_steps, "accumulate": accumulate_steps, "influence":
 
 
 def block_params(block: str, trace: Trace, lanes: int):
-    """The block sized for the trace (lanes capped at what fits)."""
+    """The block sized for the trace; lanes that do not fit it (more than its units, or than its
+    columns for the influence update) are refused, never clamped."""
     cfg = trace.config
     if block == "accumulate" and cfg.cell != "egru":
         raise UserError(f"--block accumulate: trace cell {cfg.cell!r}; the gate accumulation is the EGRU's")
+    fits = trace.params().p_kept if block == "influence" else cfg.n
+    if lanes > fits:
+        what = f"its {fits} compacted columns" if block == "influence" else f"its n = {fits} units"
+        raise UserError(f"--lanes: {block} lanes = {lanes} do not fit the trace; expected at most {what}")
     if block == "influence":
-        P = trace.params().p_kept
-        return make_params(block, cfg.n, min(lanes, P), columns=P, decay=cfg.cell != "trnn")
-    return make_params(block, cfg.n, lanes if block == "accumulate" else min(lanes, cfg.n))
+        return make_params(block, cfg.n, lanes, columns=fits, decay=cfg.cell != "trnn")
+    return make_params(block, cfg.n, lanes)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from golden.atomic import atomic_write_text
-from golden.cli_support import Parser, run_cli
+from golden.cli_support import Parser, out_file, out_folder, run_cli
+from golden.outlock import locked_folder
 
 
 def build_parser() -> Parser:
@@ -31,7 +31,11 @@ def build_parser() -> Parser:
     r.add_argument("--seeds", type=int, nargs="+", default=[0], help="backpressure seeds (default 0)")
     r.add_argument("--backpressure", type=float, default=0.0, help="idle / not-ready probability (default 0)")
     r.add_argument("--waves", action="store_true", help="write an FST waveform")
-    r.add_argument("--out", default="out/sim/report.json", help="JSON report (default out/sim/report.json)")
+    r.add_argument(
+        "--out",
+        default="out/sim/report.json",
+        help="JSON report, or a folder for report.json (default out/sim/report.json)",
+    )
     r.add_argument(
         "--calibration", default="out/calibration", help="folder for the calibration CSV (default out/calibration)"
     )
@@ -50,6 +54,8 @@ def _say(line: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.run import describe, run_block, write_calibration, write_json
 
+    out = out_file(args.out, "report.json")
+    calibration_folder = out_folder(args.calibration, "--calibration")
     report = run_block(
         args.block,
         args.simulator,
@@ -61,20 +67,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.waves,
         progress=_say,
     )
-    write_json(report, Path(args.out))
-    calibration = write_calibration(report, Path(args.calibration))
+    write_json(report, out)
+    calibration = write_calibration(report, calibration_folder)
     print(describe(report))
-    print(f"wrote {args.out} and {calibration}")
+    print(f"wrote {out} and {calibration}")
     return 0 if report["passed"] else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from sim.run import bench, bench_markdown, write_json
 
-    report = bench(args.trace, args.lanes, tuple(args.seeds), progress=_say)
-    out = Path(args.out)
-    write_json(report, out / "throughput.json")
-    atomic_write_text(out / "throughput.md", bench_markdown(report))
+    with locked_folder(out_folder(args.out)) as out:
+        report = bench(args.trace, args.lanes, tuple(args.seeds), progress=_say)
+        write_json(report, out / "throughput.json")
+        atomic_write_text(out / "throughput.md", bench_markdown(report))
     print(bench_markdown(report), end="")
     print(f"wrote {out}/throughput.json and throughput.md")
     return 0
@@ -83,8 +89,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_blocks(args: argparse.Namespace) -> int:
     from sim.blocks import blocks_report, markdown, write_report
 
-    report = blocks_report(args.traces, args.lanes, args.samples, args.blocks, progress=not args.no_progress)
-    write_report(report, Path(args.out))
+    with locked_folder(out_folder(args.out)) as out:
+        report = blocks_report(args.traces, args.lanes, args.samples, args.blocks, progress=not args.no_progress)
+        write_report(report, out)
     print(markdown(report), end="")
     print(f"wrote {args.out}/blocks.json and blocks.md")
     return 0

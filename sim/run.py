@@ -27,6 +27,7 @@ CALIBRATION_FIELDS = (
     "activity",
     "measured",
     "predicted",
+    "backpressure",
 )
 ACTIVITY = {"router": "events", "accumulate": "events", "influence": "sources"}
 
@@ -58,7 +59,9 @@ def run_block(
     cases = [CaseSpec(trace, b, seed, backpressure) for b in range(used) for seed in seeds]
     job = make_job(block, lanes, cases)
     name = f"{block}-{simulator}-{Path(trace).stem}-L{lanes}"
-    return summary(job, run_job(job, simulator, name, waves=waves, progress=progress), trace)
+    report = summary(job, run_job(job, simulator, name, waves=waves, progress=progress), trace)
+    report["backpressure"] = backpressure
+    return report
 
 
 def summary(job: dict[str, Any], result: dict[str, Any], trace: str) -> dict[str, Any]:
@@ -108,16 +111,20 @@ def calibration_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             "activity": r[key],
             "measured": r["cycles"],
             "predicted": r["predicted"],
+            "backpressure": report.get("backpressure", 0.0),
         }
         for r in report["records"]
     ]
 
 
 def write_calibration(report: dict[str, Any], folder: Path) -> Path:
-    """Write (replace) <folder>/<block>-<simulator>-<trace>-L<lanes>.csv."""
+    """Write (replace) <folder>/<block>-<simulator>-<trace>-L<lanes>[-bp<probability>].csv: a run with
+    backpressure does not replace the one without."""
     folder.mkdir(parents=True, exist_ok=True)
     p = report["params"]
-    path = folder / f"{report['block']}-{report['simulator']}-{Path(report['trace']).stem}-L{p['lanes']}.csv"
+    bp = report.get("backpressure", 0.0)
+    stem = f"{report['block']}-{report['simulator']}-{Path(report['trace']).stem}-L{p['lanes']}"
+    path = folder / f"{stem}{f'-bp{bp:g}' if bp else ''}.csv"
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CALIBRATION_FIELDS)
     writer.writeheader()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import time
-
 import pytest
 import torch
 from conftest import CELL_VARIANTS, make_problem, rel_error
 
-from golden import native, sparse_influence
+from golden import sparse_influence
 from golden.bptt import bptt_gradients
 from golden.config import CellConfig
 from golden.params import CellParams
@@ -96,15 +93,3 @@ def test_sparse_walk_in_tiles_windows_and_folds(cell, reset, monkeypatch):
     assert (sc["influence_nonzero"] == dc["influence_nonzero"]).all()
     if cell != "trnn":  # the threshold RNN has no decay, so no scale to fold
         assert sc["rescale_macs"].sum() > 0
-
-
-def test_stale_build_lock_is_cleared_and_a_fresh_one_kept(tmp_path):
-    lock = tmp_path / "lock"
-    lock.touch()
-    assert not native.clear_stale_lock(lock) and lock.exists()  # a build may be running
-    old = time.time() - native.STALE_LOCK_SECONDS - 5
-    os.utime(lock, (old, old))
-    with pytest.warns(UserWarning, match="interrupted build"):
-        assert native.clear_stale_lock(lock)
-    assert not lock.exists()
-    assert not native.clear_stale_lock(lock)  # nothing to clear

@@ -101,7 +101,7 @@ def test_cli_format_overrides(tmp_path):
         (["--block", "router", "--n", "-2"], "n: got -2"),
         (["--block", "dsp"], "--block: got 'dsp'"),
         (["--block", "influence", "--n", "4", "--lanes", "99"], "lanes: got 99"),
-        (["--block", "router", "--trace", "missing.npz"], "--trace: missing.npz"),
+        (["--block", "router", "--trace", "missing.npz"], "--trace: trace missing.npz: no such file"),
     ],
 )
 def test_cli_errors_exit_2_without_traceback(argv, message, tmp_path, capsys):

@@ -37,7 +37,18 @@ def test_run_router_on_icarus(tmp_path, capsys):
     png = tmp_path / "cal.png"
     assert costmodel_main(["calibration", str(calib), "--out", str(png)]) == 0
     assert png.stat().st_size > 5000
-    assert "router: 20 steps, worst |measured - cycle function| = 0" in capsys.readouterr().out
+    assert "router: 20 steps without backpressure (1 files in" in capsys.readouterr().out
+    # a run with backpressure goes to its own file; calibration reports it apart (stalls may only add)
+    argv_bp = [*argv, "--backpressure", "0.5", "--seeds", "1"]
+    assert main([*argv_bp, "--out", str(tmp_path), "--calibration", str(calib)]) == 0
+    assert (tmp_path / "report.json").is_file()  # --out a folder: the default name inside it
+    assert len(list(calib.glob("*.csv"))) == 2
+    capsys.readouterr()
+    assert costmodel_main(["calibration", str(calib), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "router: 20 steps without backpressure (1 files in" in out and "worst |measured - cycle function| = 0" in out
+    assert "router: 20 steps with backpressure (1 files), up to" in out
+    assert (tmp_path / "calibration.png").is_file()
 
 
 def test_run_exits_1_with_the_first_mismatch(tmp_path, monkeypatch, capsys):
