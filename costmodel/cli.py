@@ -47,6 +47,13 @@ def build_parser() -> Parser:
     s.add_argument("spec", nargs="?", help="sweep spec (default sweeps/default.yaml)")
     s.add_argument("--out", help="output folder (default out/sweeps/<name>)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
+    s.add_argument(
+        "--max-rows",
+        type=int,
+        default=None,
+        dest="max_rows",
+        help="refuse sweeps of more rows (points x methods) than this (default 20,000,000: about 8 GB of CSV)",
+    )
 
     v = sub.add_parser("validate", help="predicted against golden-measured counts, per step")
     v.add_argument("--out", default="out/validate", help="report folder (default out/validate)")
@@ -135,6 +142,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     methods = list(METHODS) if args.method == "all" else [args.method]
     if args.method != "all" and args.method not in METHODS:
         raise UserError(f"--method: unknown method {args.method!r}; expected one of {', '.join(METHODS)} or all")
+    _check("lanes", args.lanes, 1, None, "an integer >= 1")
+    if args.fpga_device:
+        from costmodel.fpga import check_range
+
+        check_range(args.n, args.lanes, where="--")
     hw = HardwareSettings(**{name: getattr(args, name) for name in HardwareSettings.__dataclass_fields__})
     energy = load_energy_table(hw.energy_table)
     results = [evaluate_point(m, args.n, args.p, args.T, args.alpha, args.beta, args.omega, hw) for m in methods]
@@ -234,12 +246,17 @@ def _print_workload(w: dict[str, Any]) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from costmodel.spec import load_spec
-    from costmodel.sweep import DEFAULT_SPEC, run_sweep
+    from costmodel.sweep import DEFAULT_SPEC, MAX_ROWS, count_rows, run_sweep
 
+    max_rows = MAX_ROWS if args.max_rows is None else args.max_rows
+    _check("max-rows", max_rows, 1, None, "a positive integer")
     spec = load_spec(args.spec or DEFAULT_SPEC)
+    points, rows = count_rows(spec)
+    if not args.no_progress:
+        print(f"sweep {spec.name}: {points:,} points x {len(spec.methods)} methods = {rows:,} rows", file=sys.stderr)
     with locked_folder(out_folder(args.out or Path("out") / "sweeps" / spec.name)) as out:
         on_interrupt(f"the finished chunks are kept in {out}/.partial; run the same command again to resume")
-        meta = run_sweep(spec, out, progress=not args.no_progress)
+        meta = run_sweep(spec, out, progress=not args.no_progress, max_rows=max_rows)
     resumed = f", {meta['chunks_resumed']} chunk(s) resumed" if meta["chunks_resumed"] else ""
     print(
         f"sweep {spec.name}: {meta['design_points']} points x {len(spec.methods)} methods = {meta['rows']} rows"

@@ -11,7 +11,9 @@ point, for one part:
                 ceil(bits / bits per block), a lower bound
     fits        every count within the part
 
-Lanes beyond the swept 1..4 and n beyond 4..16 extrapolate the fitted model.
+Lanes beyond the swept 1..4 and n beyond 4..16 extrapolate the fitted model. Points beyond
+MAX_N units or MAX_LANES lanes are refused: no part comes near them, and the tiling's integer
+arithmetic (n x ceil(P / L) words, P ~ 3 n^2) must stay exact in 64 bits.
 """
 
 from __future__ import annotations
@@ -46,6 +48,22 @@ UNITS = {
 def load_fit() -> dict[str, Any]:
     """The fit at the default word widths (the RTL's; fpga_fit.json also holds other widths' fits)."""
     return json.loads(FIT_FILE.read_text())["default"]
+
+
+MAX_N = 1 << 16
+MAX_LANES = 1 << 16
+
+
+def check_range(n, lanes, where: str = "") -> None:
+    """Refuse points outside the FPGA model's range, naming the value (UserError)."""
+    for name, values, top in (("n", n, MAX_N), ("lanes", lanes, MAX_LANES)):
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~(values <= top)
+        if bad.any():
+            raise UserError(
+                f"{where}{name} = {values[bad].flat[0]:.6g} is outside the FPGA resource model's range; expected "
+                f"{name} <= {top} with an FPGA device (drop the device for the other figures)"
+            )
 
 
 def check_part(part: str) -> None:
@@ -84,6 +102,7 @@ def fpga_figures(part: str, n, lanes, storage_bytes, influence_words, influence_
     influence update's P is influence_words / n (rounded up)."""
     spec = PARTS[part]
     n, lanes, influence_words = (np.asarray(v, dtype=np.float64) for v in (n, lanes, influence_words))
+    check_range(n, lanes)
     columns = np.ceil(influence_words / n)
     luts = sum(block_model(b, part, "luts", n, lanes, columns, influence_bits) for b in BLOCKS)
     ffs = sum(block_model(b, part, "ffs", n, lanes, columns, influence_bits) for b in BLOCKS)

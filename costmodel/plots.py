@@ -2,7 +2,12 @@
 
 One-dimensional plots take a slice of the table: the coordinates they do not plot are held at the
 spec's `reference` values (the nearest value present in the sweep; the median one when the spec
-names none), and the slice is stated in the title.
+names none), and the slice is stated in the title. The slices are chosen from the sweep's
+coordinates before anything is evaluated, so a sweep streams its chunks through `SliceCollector`
+and keeps only the rows its plots draw.
+
+Every method has one colour in every plot (METHOD_COLOURS), and no axis extends beyond the values
+the sweep took: heatmaps are drawn cell by cell over the swept values, labelled with them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 
 from costmodel.errors import UserError  # noqa: E402
 from costmodel.spec import SweepSpec  # noqa: E402
+from costmodel.table1 import METHODS  # noqa: E402
 from golden.atomic import atomic_path  # noqa: E402
 from golden.figures import compute_adjusted, run_label  # noqa: E402
 
@@ -32,20 +38,63 @@ LABEL = {
 }
 
 
-def _reference(spec: SweepSpec, table: dict[str, np.ndarray], free: tuple[str, ...]) -> dict[str, float]:
-    """Held values of every coordinate not in `free` (p follows n when the spec scales p with n)."""
+METHOD_COLOURS = {m: f"C{i}" for i, m in enumerate(METHODS)}
+FREE = {  # the coordinates each plot varies; the others are held at the reference
+    "op_ratio": ("beta", "omega"),
+    "memory_vs_n": ("n",),
+    "time_vs_n": ("n",),
+    "crossover_T": ("T",),
+    "energy_memory_pareto": ("omega", "lanes", "clock_mhz"),
+    "fpga_vs_n": ("n",),
+}
+
+
+def _reference(spec: SweepSpec, coords, free: tuple[str, ...]) -> dict[str, float]:
+    """Held values of every coordinate not in `free` (p follows n when the spec scales p with n);
+    `coords` (costmodel.sweep.Coordinates) lists the values each coordinate takes in the sweep."""
     ref = {}
     for k in COORDS:
         if k in free or (k == "p" and "n" in free):
             continue
-        values = np.unique(table[k])
+        values = coords.values[k]
         want = spec.reference.get(k, values[len(values) // 2])
         ref[k] = float(values[np.argmin(np.abs(values - want))])
     if "n" in ref and "p" in ref:  # keep p consistent with the chosen n
-        at_n = np.unique(table["p"][table["n"] == ref["n"]])
+        at_n = coords.p_at(ref["n"])
         want_p = spec.reference.get("p", at_n[len(at_n) // 2])
         ref["p"] = float(at_n[np.argmin(np.abs(at_n - want_p))])
     return ref
+
+
+class SliceCollector:
+    """Keeps, from each chunk of a sweep's table, the rows of every plot's slice."""
+
+    def __init__(self, spec: SweepSpec, coords):
+        self.refs = {name: _reference(spec, coords, FREE[name]) for name in spec.plots if name in FREE}
+        self.parts: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in self.refs}
+
+    def add(self, table: dict[str, np.ndarray]) -> None:
+        for name, ref in self.refs.items():
+            keep = _select(table, ref)
+            if keep.any():
+                self.parts[name].append({k: v[keep] for k, v in table.items()})
+
+    def table(self, name: str) -> dict[str, np.ndarray]:
+        parts = self.parts[name]
+        if not parts:
+            raise UserError(f"plot {name}: the sweep has no rows at its slice {_slice_text(self.refs[name])}")
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _heat_axis(ax, which: str, values: np.ndarray) -> np.ndarray:
+    """Cell edges in index space (one cell per swept value) with the values as tick labels, at most
+    six of them, so the axis shows the swept values and nothing beyond them."""
+    edges = np.arange(len(values) + 1) - 0.5
+    shown = np.unique(np.linspace(0, len(values) - 1, min(len(values), 6)).round().astype(int))
+    set_ticks = ax.set_xticks if which == "x" else ax.set_yticks
+    set_ticks(shown, [f"{values[i]:.3g}" for i in shown])
+    (ax.set_xlim if which == "x" else ax.set_ylim)(edges[0], edges[-1])
+    return edges
 
 
 def _select(table, ref, method=None) -> np.ndarray:
@@ -70,15 +119,14 @@ def _save(fig, out: Path, name: str) -> Path:
     return path
 
 
-def op_ratio(spec, table, out: Path) -> Path:
-    """Time per step relative to dense RTRL over (beta, omega), one panel per method."""
-    ref = _reference(spec, table, ("beta", "omega"))
+def op_ratio(spec, table, out: Path, ref: dict[str, float]) -> Path:
+    """Time per step relative to dense RTRL over (beta, omega), one panel per method: a cell per
+    swept (beta, omega), or a point per random draw."""
     methods = list(spec.methods)
     cols = min(4, len(methods))
     rows = -(-len(methods) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.8 * rows), squeeze=False, constrained_layout=True)
-    keep_all = _select(table, ref)
-    ratios = table["time_ratio_vs_rtrl"][keep_all]
+    ratios = table["time_ratio_vs_rtrl"]
     norm = LogNorm(vmin=max(ratios[ratios > 0].min(), 1e-6), vmax=max(ratios.max(), 1.0))
     for ax, method in zip(axes.flat, methods):
         keep = _select(table, ref, method)
@@ -87,9 +135,11 @@ def op_ratio(spec, table, out: Path) -> Path:
         if len(ub) * len(uw) == len(r):
             order = np.lexsort((b, w))
             grid = r[order].reshape(len(uw), len(ub))
-            image = ax.pcolormesh(ub, uw, np.clip(grid, norm.vmin, None), norm=norm, cmap="viridis", shading="nearest")
+            xe, ye = _heat_axis(ax, "x", ub), _heat_axis(ax, "y", uw)
+            image = ax.pcolormesh(xe, ye, np.clip(grid, norm.vmin, None), norm=norm, cmap="viridis")
         else:
             image = ax.scatter(b, w, c=np.clip(r, norm.vmin, None), norm=norm, cmap="viridis", s=8)
+            _limits(ax, b, w)
         ax.set(title=method, xlabel=LABEL["beta"], ylabel=LABEL["omega"])
     for ax in list(axes.flat)[len(methods) :]:
         ax.axis("off")
@@ -98,28 +148,37 @@ def op_ratio(spec, table, out: Path) -> Path:
     return _save(fig, out, "op_ratio")
 
 
-def _vs(spec, table, out: Path, x: str, y: str, ylabel: str, name: str, title: str) -> Path:
-    ref = _reference(spec, table, (x,))
+def _limits(ax, x: np.ndarray, y: np.ndarray | None = None) -> None:
+    """Axis limits at the data's extent (no margin beyond the swept values)."""
+    if len(x) and x.min() < x.max():
+        ax.set_xlim(x.min(), x.max())
+    if y is not None and len(y) and y.min() < y.max():
+        ax.set_ylim(y.min(), y.max())
+
+
+def _vs(spec, table, out: Path, ref, x: str, y: str, ylabel: str, name: str, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(7.5, 5.2), constrained_layout=True)
-    for i, method in enumerate(spec.methods):
+    for method in spec.methods:
         keep = _select(table, ref, method)
         order = np.argsort(table[x][keep])
-        ax.plot(table[x][keep][order], table[y][keep][order], marker=".", color=f"C{i}", label=method)
+        ax.plot(table[x][keep][order], table[y][keep][order], marker=".", color=METHOD_COLOURS[method], label=method)
     ax.set(xscale="log", yscale="log", xlabel=LABEL.get(x, x), ylabel=ylabel, title=f"{title}\n({_slice_text(ref)})")
+    _limits(ax, table[x])
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return _save(fig, out, name)
 
 
-def memory_vs_n(spec, table, out):
-    return _vs(spec, table, out, "n", "memory", "memory (words)", "memory_vs_n", "Memory against network size")
+def memory_vs_n(spec, table, out, ref):
+    return _vs(spec, table, out, ref, "n", "memory", "memory (words)", "memory_vs_n", "Memory against network size")
 
 
-def time_vs_n(spec, table, out):
+def time_vs_n(spec, table, out, ref):
     return _vs(
         spec,
         table,
         out,
+        ref,
         "n",
         "time_per_step",
         "time per step (operations)",
@@ -128,23 +187,24 @@ def time_vs_n(spec, table, out):
     )
 
 
-def crossover_T(spec, table, out: Path) -> Path:
+def crossover_T(spec, table, out: Path, ref: dict[str, float]) -> Path:
     """Memory against T: BPTT's grows as T n + p; where it crosses each RTRL variant's is marked."""
-    ref = _reference(spec, table, ("T",))
     fig, ax = plt.subplots(figsize=(7.5, 5.2), constrained_layout=True)
     keep_b = _select(table, ref, "bptt")
     Tb, mb = table["T"][keep_b], table["memory"][keep_b]
     order = np.argsort(Tb)
-    ax.plot(Tb[order], mb[order], color="k", lw=2, label="bptt")
-    for i, method in enumerate(m for m in spec.methods if m != "bptt"):
+    if keep_b.any():
+        ax.plot(Tb[order], mb[order], color=METHOD_COLOURS["bptt"], lw=2, label="bptt")
+    for method in (m for m in spec.methods if m != "bptt"):
         keep = _select(table, ref, method)
         if not keep.any():
             continue
+        colour = METHOD_COLOURS[method]
         level = float(np.median(table["memory"][keep]))
-        ax.axhline(level, color=f"C{i}", ls="--", label=method)
+        ax.axhline(level, color=colour, ls="--", label=method)
         t_cross = (level - ref["p"]) / ref["n"]  # T n + p = level
-        if Tb.min() <= t_cross <= Tb.max():
-            ax.plot([t_cross], [level], "o", color=f"C{i}")
+        if len(Tb) and Tb.min() <= t_cross <= Tb.max():
+            ax.plot([t_cross], [level], "o", color=colour)
             ax.annotate(f"T ≈ {t_cross:,.0f}", (t_cross, level), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(
         xscale="log",
@@ -153,21 +213,22 @@ def crossover_T(spec, table, out: Path) -> Path:
         ylabel="memory (words)",
         title=f"BPTT against RTRL memory: crossover in T\n({_slice_text(ref)})",
     )
+    _limits(ax, table["T"])
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return _save(fig, out, "crossover_T")
 
 
-def energy_memory_pareto(spec, table, out: Path) -> Path:
+def energy_memory_pareto(spec, table, out: Path, ref: dict[str, float]) -> Path:
     """Energy per step against storage for one workload (the reference n, T, alpha, beta) over the
     choices a designer makes: method, parameter sparsity omega and, when swept, lanes and clock; the
     Pareto front joins the points no other point beats on both."""
-    ref = _reference(spec, table, ("omega", "lanes", "clock_mhz"))
     keep = _select(table, ref)
     fig, ax = plt.subplots(figsize=(7.5, 5.2), constrained_layout=True)
-    for i, method in enumerate(spec.methods):
+    for method in spec.methods:
         sel = keep & (table["method"] == method)
-        ax.scatter(table["storage_bytes"][sel], table["energy_pj"][sel], s=14, alpha=0.7, color=f"C{i}", label=method)
+        colour = METHOD_COLOURS[method]
+        ax.scatter(table["storage_bytes"][sel], table["energy_pj"][sel], s=14, alpha=0.7, color=colour, label=method)
     exact = ~np.char.startswith(table["method"].astype(str), "snap")
     for subset, style, label in ((keep, "k-", "Pareto front"), (keep & exact, "k--", "Pareto front, exact methods")):
         mem, energy = table["storage_bytes"][subset], table["energy_pj"][subset]
@@ -187,7 +248,7 @@ def energy_memory_pareto(spec, table, out: Path) -> Path:
     return _save(fig, out, "energy_memory_pareto")
 
 
-def learning_curves(spec, table, out: Path) -> Path:
+def learning_curves(spec, table, out: Path, ref=None) -> Path:
     """Golden training loss against compute-adjusted iterations (paper's and measured)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
     for i, run_dir in enumerate(spec.golden_runs):
@@ -219,7 +280,7 @@ def learning_curves(spec, table, out: Path) -> Path:
     return _save(fig, out, "learning_curves")
 
 
-def fpga_vs_n(spec, table, out: Path) -> Path:
+def fpga_vs_n(spec, table, out: Path, ref: dict[str, float]) -> Path:
     """The accelerator's share of the part against n: LUTs (fitted synthesis model) and RAM blocks
     (the M banks as the RTL tiles them, the rest of the storage from its bits), one line per method;
     above 1 it does not fit."""
@@ -227,21 +288,25 @@ def fpga_vs_n(spec, table, out: Path) -> Path:
 
     part = spec.hardware.fpga_device
     cap = PARTS[part]
-    ref = _reference(spec, table, ("n",))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
     shares = {
         "LUTs (fitted synthesis model)": lambda k: table["fpga_luts"][k] / cap["luts"],
         "block RAMs (M banks as tiled)": lambda k: table["fpga_bram"][k] / cap["bram"],
     }
     for ax, (what, share) in zip(axes, shares.items()):
-        for i, method in enumerate(spec.methods):
+        for method in spec.methods:
             keep = _select(table, ref, method)
             order = np.argsort(table["n"][keep])
             ax.plot(
-                table["n"][keep][order], np.maximum(share(keep)[order], 1e-4), marker=".", color=f"C{i}", label=method
+                table["n"][keep][order],
+                np.maximum(share(keep)[order], 1e-4),
+                marker=".",
+                color=METHOD_COLOURS[method],
+                label=method,
             )
         ax.axhline(1.0, color="k", lw=1, ls="--")
         ax.set(xscale="log", yscale="log", xlabel=LABEL["n"], ylabel=f"share of the {part}'s {what}")
+        _limits(ax, table["n"])
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"What fits the {part} (dashed: the part is full; LUT model fitted on n = 4..16)\n{_slice_text(ref)}")
@@ -254,5 +319,12 @@ PLOTTERS = {
 }
 
 
-def draw(spec: SweepSpec, table: dict[str, np.ndarray], out: Path) -> list[Path]:
-    return [PLOTTERS[name](spec, table, out) for name in spec.plots]
+def draw(spec: SweepSpec, slices: SliceCollector, out: Path) -> list[Path]:
+    """Every plot the spec names, each from its slice of the sweep."""
+    figures = []
+    for name in spec.plots:
+        if name in slices.refs:
+            figures.append(PLOTTERS[name](spec, slices.table(name), out, slices.refs[name]))
+        else:
+            figures.append(PLOTTERS[name](spec, None, out))
+    return figures

@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from costmodel.errors import UserError
-from costmodel.fpga import check_part
+from costmodel.fpga import check_part, check_range
 from costmodel.hardware import MAC_TYPES, HardwareSettings
 from costmodel.table1 import METHODS
 
@@ -48,16 +48,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MAX_AXIS = 10_000_000  # values on one axis; the sweep's total is limited by --max-rows
+Count = Annotated[int, Field(ge=1, le=MAX_AXIS)]
+
+
 class ValuesAxis(_Strict):
-    values: list[float] = Field(min_length=1)
+    values: list[float] = Field(min_length=1, max_length=MAX_AXIS)
 
 
 class LinspaceAxis(_Strict):
-    linspace: tuple[float, float, Annotated[int, Field(ge=1)]]
+    linspace: tuple[float, float, Count]
 
 
 class GeomspaceAxis(_Strict):
-    geomspace: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[int, Field(ge=1)]]
+    geomspace: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Count]
 
 
 class UniformAxis(_Strict):
@@ -72,7 +76,7 @@ Axis = Union[ValuesAxis, LinspaceAxis, GeomspaceAxis, UniformAxis, LogUniformAxi
 
 
 class RandomSettings(_Strict):
-    count: int = Field(ge=1, le=10_000_000)
+    count: int = Field(ge=1, le=MAX_AXIS)
     seed: int = 0
 
 
@@ -121,6 +125,19 @@ class SweepSpec(_Strict):
             _check_range(key, [value])
         return values
 
+    def _extent(self, key: str) -> list[float]:
+        """The values a parameter takes (a random axis: its bounds; unnamed: its default)."""
+        if key in self.axes:
+            axis = self.axes[key]
+            if isinstance(axis, UniformAxis):
+                return list(axis.uniform)
+            if isinstance(axis, LogUniformAxis):
+                return list(axis.loguniform)
+            return axis_values(axis).tolist()
+        if key in self.fixed:
+            return [self.fixed[key]]
+        return [getattr(self.hardware, key)] if key == "lanes" else [DEFAULTS.get(key, 1)]
+
     @model_validator(mode="after")
     def _consistent(self) -> "SweepSpec":
         named = set(self.axes) | set(self.fixed)
@@ -147,6 +164,13 @@ class SweepSpec(_Strict):
             "crossover_T": ("T",),
             "fpga_vs_n": ("n",),
         }
+        if self.hardware.fpga_device is not None:
+            for key in ("n", "lanes"):
+                values = self._extent(key)
+                try:
+                    check_range(values if key == "n" else 1, values if key == "lanes" else 1)
+                except UserError as error:
+                    raise ValueError(str(error)) from None
         if "fpga_vs_n" in self.plots and self.hardware.fpga_device is None:
             raise ValueError("plot fpga_vs_n needs hardware.fpga_device (ice40-up5k or ecp5-85k)")
         for plot in self.plots:
