@@ -9,7 +9,9 @@ dense / sparse seconds per step, with the per-step count of non-zero influence e
 (instrumentation, not RTRL) turned off in both. The batch is the spiral training's, 32, by default:
 the gate and Jacobian work that both engines batch is then spread as it is in training. The
 target (DESIGN.md) is measured >= 0.5 x ideal at n >= 64 wherever the ideal speedup is >= 4. Also
-times one spiral-task iteration (n = 16, batch 32, 17 steps) for BPTT, dense and sparse RTRL.
+times one spiral-task iteration (n = 16, batch 32, 17 steps) for BPTT, dense and sparse RTRL, at one
+thread and at every core (golden.threads chooses between them from the work's size). Each grid point
+runs at the threads golden.threads chooses for it, or at `threads` when given.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from golden.cells import make_cell
 from golden.config import CellConfig
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
+from golden.threads import cores, step_work, threads_for, use_threads
 from golden.train import TrainConfig, Trainer
 
 MAC_FIELDS = ("forward_macs", "influence_macs", "rescale_macs", "immediate_macs", "gradient_macs")
@@ -99,13 +102,18 @@ def bench_point(
     }
 
 
-def bench_spiral_iteration(repeats: int) -> dict[str, float]:
-    """Seconds per spiral training iteration (n = 16, batch 32, T = 17) for each algorithm."""
-    out = {}
+def bench_spiral_iteration(repeats: int, threads: int) -> dict[str, Any]:
+    """Seconds per spiral training iteration (n = 16, batch 32, T = 17) for each algorithm at
+    `threads` threads, and the count golden.threads would choose for each."""
+    out: dict[str, Any] = {"threads": threads, "auto_threads": {}}
+    torch.set_num_threads(threads)
     for algo in ("bptt", "rtrl", "sparse-rtrl"):
+        config = TrainConfig(algo=algo)
         with tempfile.TemporaryDirectory() as d:
-            trainer = Trainer(TrainConfig(algo=algo), Path(d))
+            trainer = Trainer(config, Path(d))
+            trainer.step()  # the first step pays one-off costs (the extension's load)
             out[algo] = _best_time(trainer.step, repeats)[0]
+        out["auto_threads"][algo] = threads_for(step_work(algo, config.n, 2, config.batch))
     return out
 
 
@@ -118,15 +126,20 @@ def run_bench(
     batch: int = 32,
     repeats: int = 2,
     progress: bool = True,
+    threads: int = 0,
 ) -> dict[str, Any]:
     """Run the grid, write bench.json and bench.md into `out`, return the report."""
     grid = [(n, w, e) for n in ns for w in omegas for e in epsilons]
-    rows = [bench_point(n, w, e, steps, batch, repeats) for n, w, e in tqdm(grid, desc="bench", disable=not progress)]
+    rows = []
+    for n, w, e in tqdm(grid, desc="bench", disable=not progress):
+        used = use_threads(threads, step_work("rtrl", n, 4, batch))
+        rows.append({**bench_point(n, w, e, steps, batch, repeats), "threads": used})
+    settings = sorted({1, cores()})
     report = {
         "rows": rows,
-        "spiral_seconds_per_iteration": bench_spiral_iteration(repeats),
+        "spiral": [bench_spiral_iteration(repeats, t) for t in settings],
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "cores": cores(),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -139,21 +152,25 @@ def run_bench(
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "| n | ω | ε | α | β | dense ms/step | sparse ms/step | ideal speedup | measured speedup "
-        "| measured / ideal | target |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| measured / ideal | target | threads |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         target = "-" if r["meets_target"] is None else ("met" if r["meets_target"] else "MISSED")
         lines.append(
             f"| {r['n']} | {r['omega']:g} | {r['epsilon']:g} | {r['alpha']:.2f} | {r['beta']:.2f} | "
             f"{r['dense_ms_per_step']:.3f} | {r['sparse_ms_per_step']:.3f} | {r['ideal_speedup']:.2f} | "
-            f"{r['measured_speedup']:.2f} | {r['fraction_of_ideal']:.2f} | {target} |"
+            f"{r['measured_speedup']:.2f} | {r['fraction_of_ideal']:.2f} | {target} | {r.get('threads', '-')} |"
         )
-    s = report["spiral_seconds_per_iteration"]
-    lines.append("")
-    lines.append(
-        f"Spiral task, one iteration (n = 16, batch 32, T = 17): BPTT {s['bptt']:.3f} s, "
-        f"dense RTRL {s['rtrl']:.3f} s, sparse RTRL {s['sparse-rtrl']:.3f} s "
-        f"(torch {report['torch']}, {report['threads']} threads)."
-    )
+    lines += [
+        "",
+        f"Spiral task, one iteration (n = 16, batch 32, T = 17; torch {report['torch']}, {report['cores']} cores):",
+        "",
+        "| threads | BPTT s | dense RTRL s | sparse RTRL s |",
+        "|---|---|---|---|",
+    ]
+    for s in report["spiral"]:
+        lines.append(f"| {s['threads']} | {s['bptt']:.4f} | {s['rtrl']:.4f} | {s['sparse-rtrl']:.4f} |")
+    auto = report["spiral"][0]["auto_threads"]
+    lines += ["", "Threads golden.threads chooses for it: " + ", ".join(f"{k} {v}" for k, v in auto.items()) + "."]
     return "\n".join(lines) + "\n"

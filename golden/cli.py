@@ -25,6 +25,7 @@ from golden.figures import load_run, plot_fig3
 from golden.outlock import locked_folder
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
+from golden.threads import step_work, use_threads
 from golden.trace import make_trace
 from golden.train import ALGOS, TrainConfig, train
 
@@ -36,6 +37,15 @@ def _positive_int(name: str, value: int) -> int:
     if value <= 0:
         raise UserError(f"{name}: got {value}; expected a positive integer")
     return value
+
+
+def _threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (default 0: one for small work, every core for large; see golden.threads)",
+    )
 
 
 def _add_cell_options(p: argparse.ArgumentParser) -> None:
@@ -57,6 +67,7 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
         dest="input_scale",
         help="standard deviation of the random input drive x ~ N(0, s^2) (default 1.0)",
     )
+    _threads_option(p)
 
 
 def build_parser() -> Parser:
@@ -105,6 +116,7 @@ def build_parser() -> Parser:
     t.add_argument("--out", required=True, help="run folder: checkpoint.pt and metrics.json")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
+    _threads_option(t)
 
     f = sub.add_parser("fig3", help="the sparse-RTRL paper's Fig. 3 (A-D) from training runs, as PNG")
     f.add_argument("runs", nargs="+", help="run folders written by `train`")
@@ -120,6 +132,13 @@ def build_parser() -> Parser:
     )
     b.add_argument("--batch", type=int, default=32, help="batch per run (default 32, as in training)")
     b.add_argument("--repeats", type=int, default=2, help="best of this many runs (default 2)")
+    b.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads for the grid (default 0: chosen per point from its work); the spiral "
+        "iteration is timed at 1 thread and at every core either way",
+    )
     return parser
 
 
@@ -172,6 +191,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     out = out_file(args.out, "trace.npz")
     params = _cell_params(args)
     x = _inputs(args, params.config)
+    use_threads(args.threads, step_work("rtrl", params.config.n, params.config.n_in, x.shape[1]))
     credits = _credits(params.config, x.shape[0], x.shape[1], args.seed)
     source = {"checkpoint": str(args.checkpoint)} if args.checkpoint else {"init": "random (seeded)"}
     inputs = {"inputs": str(args.inputs)} if args.inputs else {"input_scale": args.input_scale}
@@ -200,6 +220,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     params = _cell_params(args)
     cfg = params.config
     x = _inputs(args, cfg)
+    threads = use_threads(args.threads, step_work("rtrl", cfg.n, cfg.n_in, x.shape[1]))
     credits = _credits(cfg, x.shape[0], x.shape[1], args.seed)
     t0 = time.perf_counter()
     g_bptt = bptt_gradients(params, x, credits)
@@ -211,7 +232,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     s = sparse.counters
     print(
         f"{cfg.cell} ({cfg.reset} reset) n={cfg.n} n_in={cfg.n_in} T={x.shape[0]} B={x.shape[1]} "
-        f"omega={cfg.omega} epsilon={cfg.epsilon} gamma={cfg.gamma} {cfg.dtype}"
+        f"omega={cfg.omega} epsilon={cfg.epsilon} gamma={cfg.gamma} {cfg.dtype}, {threads} thread(s)"
     )
     sp = params.sparsity()
     print(
@@ -251,6 +272,7 @@ def _table1_ratio(c) -> float:
 def cmd_train(args: argparse.Namespace) -> int:
     fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if hasattr(args, k)}
     config = TrainConfig(**fields)
+    use_threads(args.threads, step_work(config.algo, config.n, 2, config.batch))
     with locked_folder(out_folder(args.out)) as out:
 
         def kept(iteration: int) -> None:
@@ -282,7 +304,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for n in args.n:
         _positive_int("--n", n)
     with locked_folder(out_folder(args.out)) as out:
-        report = run_bench(out, args.n, args.omega, args.epsilon, args.steps, args.batch, args.repeats)
+        report = run_bench(
+            out, args.n, args.omega, args.epsilon, args.steps, args.batch, args.repeats, threads=args.threads
+        )
     print(markdown(report), end="")
     print(f"wrote {out}/bench.json and bench.md")
     return 0

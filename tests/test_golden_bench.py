@@ -17,9 +17,12 @@ from golden.rtrl import run_rtrl
 
 
 def test_small_bench_reports_counter_ratios(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(
-        "golden.bench.bench_spiral_iteration", lambda repeats: {"bptt": 1.0, "rtrl": 2.0, "sparse-rtrl": 3.0}
-    )
+    def spiral(repeats, threads):
+        auto = {"bptt": 1, "rtrl": 1, "sparse-rtrl": 1}
+        return {"threads": threads, "auto_threads": auto, "bptt": threads, "rtrl": 2.0 * threads, "sparse-rtrl": 3.0}
+
+    monkeypatch.setattr("golden.bench.bench_spiral_iteration", spiral)
+    monkeypatch.setattr("golden.bench.cores", lambda: 2)
     argv = ["bench", "--n", "8", "--omega", "0", "0.5", "--epsilon", "0.1", "--steps", "3", "--batch", "2"]
     assert main([*argv, "--repeats", "1", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
@@ -38,11 +41,39 @@ def test_small_bench_reports_counter_ratios(tmp_path, capsys, monkeypatch):
         assert row["ideal_speedup"] == pytest.approx(macs["dense"] / macs["sparse"], rel=1e-12)
         assert row["measured_speedup"] == pytest.approx(row["dense_ms_per_step"] / row["sparse_ms_per_step"])
         assert row["meets_target"] is None  # n < 64
+        assert row["threads"] == 1  # 2 x 8 x p MACs per step: one thread (golden.threads)
     table = (tmp_path / "bench.md").read_text()
     assert f"| 8 | 0.5 | 0.1 | {report['rows'][1]['alpha']:.2f} |" in table
-    assert "BPTT 1.000 s, dense RTRL 2.000 s, sparse RTRL 3.000 s" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| 1 | 1.0000 | 2.0000 | 3.0000 |" in out and "| 2 | 2.0000 | 4.0000 | 3.0000 |" in out
+    assert [s["threads"] for s in report["spiral"]] == [1, 2]
 
 
 def test_bench_bad_option(tmp_path, capsys):
     assert main(["bench", "--steps", "0", "--out", str(tmp_path)]) == 2
     assert "--steps" in capsys.readouterr().err
+
+
+def test_threads_follow_the_work_and_the_option(monkeypatch):
+    from golden import threads
+
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    # spiral n = 16, batch 32: p = 3 16 2 + 3 16^2 + 4 16 = 928; BPTT 29,696 and RTRL 475,136 MACs per step
+    assert threads.egru_parameters(16, 2) == 928
+    assert threads.step_work("bptt", 16, 2, 32) == 32 * 928
+    assert threads.step_work("sparse-rtrl", 16, 2, 32) == 32 * 16 * 928
+    assert threads.threads_for(threads.step_work("sparse-rtrl", 16, 2, 32)) == 1
+    assert threads.threads_for(threads.step_work("sparse-rtrl", 64, 2, 32)) == 2  # 25 million MACs
+    assert threads.threads_for(threads.AUTO_WORK - 1) == 1 and threads.threads_for(threads.AUTO_WORK) == 2
+    before = torch.get_num_threads()
+    try:
+        assert threads.use_threads(1, 10**12) == 1 and torch.get_num_threads() == 1
+        assert threads.use_threads(0, 10) == 1 and threads.use_threads(None, 10**12) == 2
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_bad_threads_refused(tmp_path, capsys):
+    assert main(["demo", "--threads", "-1"]) == 2
+    assert "--threads: got -1" in capsys.readouterr().err
