@@ -251,10 +251,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     max_rows = MAX_ROWS if args.max_rows is None else args.max_rows
     _check("max-rows", max_rows, 1, None, "a positive integer")
     spec = load_spec(args.spec or DEFAULT_SPEC)
+    folder = out_folder(args.out or Path("out") / "sweeps" / spec.name)
     points, rows = count_rows(spec)
-    if not args.no_progress:
+    if not args.no_progress and rows <= max_rows:
         print(f"sweep {spec.name}: {points:,} points x {len(spec.methods)} methods = {rows:,} rows", file=sys.stderr)
-    with locked_folder(out_folder(args.out or Path("out") / "sweeps" / spec.name)) as out:
+    with locked_folder(folder) as out:
         on_interrupt(f"the finished chunks are kept in {out}/.partial; run the same command again to resume")
         meta = run_sweep(spec, out, progress=not args.no_progress, max_rows=max_rows)
     resumed = f", {meta['chunks_resumed']} chunk(s) resumed" if meta["chunks_resumed"] else ""

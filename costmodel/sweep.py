@@ -220,7 +220,8 @@ def _write_rows(writer, table: dict[str, np.ndarray], memory_names: list[str]) -
             if k == "memory_class":
                 formatted.append(names[col.astype(np.int64)])
             elif col.dtype.kind in "fc":
-                formatted.append(np.char.mod("%.10g", col))
+                # a comprehension, not np.char.mod: numpy's string loop swallows KeyboardInterrupt
+                formatted.append(["%.10g" % v for v in col.tolist()])
             else:
                 formatted.append(col.astype(str))
         writer.writerows(zip(*formatted))

@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -165,8 +166,10 @@ def _inputs(args: argparse.Namespace, config: CellConfig) -> torch.Tensor:
             raise UserError(f"--inputs: no such file {path}")
         try:
             x = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise UserError(f"--inputs: {path} is not a .npy array ({exc})") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise UserError(f"--inputs: {path} is not a .npy array ({exc.__class__.__name__}: {exc})") from None
+        if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+            raise UserError(f"--inputs: {path} is not a .npy array of numbers (an .npz archive or another dtype)")
         if x.ndim != 3 or x.shape[2] != config.n_in:
             raise UserError(f"--inputs: shape {x.shape}; expected [T, B, n_in={config.n_in}]")
         if not np.isfinite(x).all():

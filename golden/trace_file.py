@@ -31,9 +31,10 @@ def read_trace_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     if not path.is_file():
         raise TraceError(f"trace {path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise TraceError(f"trace {path}: a single .npy array, not an .npz trace")
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise TraceError(f"trace {path}: a single .npy array, not an .npz trace")
+        with data:
             arrays = {k: data[k] for k in data.files}
     except TraceError:
         raise

@@ -263,8 +263,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
     from rtl.boards import build
 
+    folder = out_folder(args.out or default_build_folder(args))
     vectors = _selftest_vectors(args)
-    with locked_folder(out_folder(args.out or default_build_folder(args))) as out:
+    with locked_folder(folder) as out:
         report = build(args.board, vectors, out)
         report.update(
             trace=args.trace,
