@@ -154,9 +154,13 @@ class SweepSpec(_Strict):
                 low, high = axis.uniform if isinstance(axis, UniformAxis) else axis.loguniform
                 if low > high:
                     raise ValueError(f"axes.{key}: low {low} > high {high}")
-                _check_range(key, [low, high])
+                values = [low, high]
             else:
-                _check_range(key, axis_values(axis))
+                values = axis_values(axis)
+            try:
+                _check_range(key, values)
+            except ValueError as error:
+                raise ValueError(f"axes.{key}: {error}") from None
         needs = {
             "op_ratio": ("beta", "omega"),
             "memory_vs_n": ("n",),
@@ -233,17 +237,20 @@ def parse_spec(data: Any, source: str = "spec") -> SweepSpec:
         return SweepSpec.model_validate(data)
     except ValidationError as exc:
         first = min(exc.errors(), key=lambda e: len(e["loc"]))  # the shallowest: usually the real cause
-        where = _location(first["loc"])
+        msg = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a check of the whole spec: its message names the key itself
+            raise UserError(f"{source}: {msg}") from None
         value = first.get("input")
         shown = repr(value) if not isinstance(value, dict) or len(repr(value)) < 80 else "{...}"
-        msg = first["msg"].removeprefix("Value error, ")
-        raise UserError(f"{source}: {where}: {msg} (got {shown})") from None
+        raise UserError(f"{source}: {_location(first['loc'])}: {msg} (got {shown})") from None
 
 
 def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"spec {path}: no such file")
+    if not path.is_file():
+        raise UserError(f"spec {path}: not a regular file (a folder or a device); expected a YAML file")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

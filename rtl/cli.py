@@ -77,7 +77,7 @@ def build_parser() -> Parser:
     c.add_argument("--devices", nargs="+", default=["ice40-up5k", "ecp5-85k"], help="default: ice40-up5k ecp5-85k")
     c.add_argument("--omega", type=float, default=0.5, help="parameter sparsity of V (influence columns; default 0.5)")
     c.add_argument("--lanes", type=int, default=1, help="lanes of every block (default 1)")
-    c.add_argument("--limit", type=int, default=512, help="largest n tried (default 512)")
+    c.add_argument("--limit", type=int, default=256, help="largest n tried (default 256)")
     c.add_argument(
         "--no-place", action="store_true", help="trust Yosys's counts; skip nextpnr (slow on the largest blocks)"
     )
