@@ -142,7 +142,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     methods = list(METHODS) if args.method == "all" else [args.method]
     if args.method != "all" and args.method not in METHODS:
         raise UserError(f"--method: unknown method {args.method!r}; expected one of {', '.join(METHODS)} or all")
-    _check("lanes", args.lanes, 1, None, "an integer >= 1")
     if args.fpga_device:
         from costmodel.fpga import check_range
 

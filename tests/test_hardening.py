@@ -99,7 +99,7 @@ PROBE = [
     ("golden", ["fig3", "{folder}", "--out", "{folder}"], "metrics.json"),
     ("costmodel", ["sweep", "{spec}", "--out", "{file}"], "is an existing file; expected a folder"),
     ("costmodel", ["sweep", "{spec}", "--out", "{file}/s"], "is a file, not a folder"),
-    ("costmodel", ["sweep", "{folder}"], "no such file"),
+    ("costmodel", ["sweep", "{folder}"], "not a regular file (a folder or a device); expected a YAML file"),
     ("costmodel", ["sweep", "{file}"], "spec"),
     ("costmodel", ["validate", "--out", "{file}"], "is an existing file; expected a folder"),
     ("costmodel", ["bench", "--out", "{file}/b"], "is a file, not a folder"),
@@ -139,7 +139,7 @@ PROBE = [
     ("golden", ["trace", "--inputs", "{truncated}", "--out", "{folder}"], "--inputs"),
     # sizes outside a model's range, and lanes that do not fit, are refused rather than clamped
     ("costmodel", ["eval", "--n", "4000000000", "--fpga-device", "ecp5-85k"], "--n = 4e+09 is outside the FPGA"),
-    ("costmodel", ["eval", "--n", "64", "--lanes", "0"], "--lanes: got 0"),
+    ("costmodel", ["eval", "--n", "64", "--lanes", "0"], "hardware.lanes: got 0"),
     (
         "rtl",
         ["selftest", "--trace", SPIRAL_PATH, "--blocks", "router", "--lanes", "router=9"],
