@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from golden.atomic import atomic_write_text
 from golden.cli_support import Parser, out_file, out_folder, run_cli
 from golden.outlock import locked_folder
+
+SPIRAL_TRACE = Path(__file__).resolve().parent.parent / "tests" / "data" / "spiral_egru_n8_w0.5.npz"
 
 
 def build_parser() -> Parser:
@@ -40,7 +43,7 @@ def build_parser() -> Parser:
         "--calibration", default="out/calibration", help="folder for the calibration CSV (default out/calibration)"
     )
     be = sub.add_parser("bench", help="simulated cycles per second, Icarus against Verilator, on one trace")
-    be.add_argument("--trace", default="tests/data/spiral_egru_n8_w0.5.npz", help="trace (default: the spiral one)")
+    be.add_argument("--trace", default=str(SPIRAL_TRACE), help="trace (default: the checkout's spiral-trained one)")
     be.add_argument("--lanes", type=int, default=4, help="lanes (default 4)")
     be.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     be.add_argument("--out", required=True, help="folder for throughput.json and throughput.md")
