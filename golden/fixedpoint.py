@@ -103,6 +103,10 @@ class FixedPointConfig:
     coef:      decay (1 - u), G entries and the products G[k, l] d_l      Q(18, 14), range +-8
     deriv:     derivative factors d                                       Q(18, 14)
     influence: entries of M and Mbar                                      Q(24, 16), range +-128
+    const:     the cell unit's constants gamma and gamma / epsilon          Q(18, 12), range +-32
+
+    The gate format also holds u and z (the sigmoid and tanh tables, golden.fixed_cell); the blocks
+    of rtl/ do not use const.
     """
 
     state: Fmt = field(default=Fmt(16, 11))
@@ -113,6 +117,7 @@ class FixedPointConfig:
     coef: Fmt = field(default=Fmt(18, 14))
     deriv: Fmt = field(default=Fmt(18, 14))
     influence: Fmt = field(default=Fmt(24, 16))
+    const: Fmt = field(default=Fmt(18, 12))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -137,6 +142,18 @@ class FixedPointConfig:
     def influence_acc_width(self, n: int) -> int:
         """Accumulator of the influence update: up to n + 1 products coef x influence plus Mbar."""
         return self.coef.width + self.influence.width + bits_for(n + 3) + 1
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FixedPointConfig":
+        """The inverse of to_dict; formats a description does not name keep their defaults (so a
+        description written before a format was added still reads as the configuration it was)."""
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for name, value in data.items():
+            if name not in known:
+                raise UserError(f"fixed-point configuration: unknown signal {name!r}")
+            values[name] = Fmt(value["width"], value["frac"]) if isinstance(value, dict) else value
+        return cls(**values)
 
     def to_dict(self) -> dict:
         """JSON-ready description (what `python -m rtl verilog` writes beside the Verilog)."""

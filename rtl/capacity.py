@@ -193,7 +193,7 @@ def merge_results(path: Path, fresh: list[dict[str, Any]], fp: FixedPointConfig)
     kept: dict[tuple, dict[str, Any]] = {}
     if path.is_file():
         earlier = json.loads(path.read_text())
-        if earlier.get("fixed_point") == fp.to_dict():
+        if "fixed_point" in earlier and FixedPointConfig.from_dict(earlier["fixed_point"]) == fp:
             kept = {key(r): r for r in earlier["results"]}
     kept.update({key(r): r for r in fresh})
     order = {b: i for i, b in enumerate(("router", "accumulate", "influence"))}

@@ -116,3 +116,16 @@ def test_trace_too_wide_for_format_is_an_error():
         fx.FixedPointRangeError, match=r"V_u \(recurrent weights\): value 4.26\d* does not fit Q\(8,5\)"
     ):
         recurrent_weights(trace_for(SPIRAL), fx.FixedPointConfig(weight=fx.Fmt(8, 5)))
+
+
+def test_a_description_without_a_newer_format_reads_as_the_configuration_it_was():
+    """capacity.json files written before `const` existed still merge with runs at the default widths."""
+    from golden.fixedpoint import DEFAULT, FixedPointConfig, Fmt
+
+    older = {k: v for k, v in DEFAULT.to_dict().items() if k != "const"}
+    assert FixedPointConfig.from_dict(older) == DEFAULT
+    assert FixedPointConfig.from_dict(DEFAULT.to_dict()) == DEFAULT
+    changed = {**older, "influence": {"width": 20, "frac": 14}}
+    assert FixedPointConfig.from_dict(changed).influence == Fmt(20, 14)
+    with pytest.raises(Exception, match="unknown signal 'colour'"):
+        FixedPointConfig.from_dict({**older, "colour": 3})
