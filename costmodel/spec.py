@@ -169,12 +169,10 @@ class SweepSpec(_Strict):
             "fpga_vs_n": ("n",),
         }
         if self.hardware.fpga_device is not None:
-            for key in ("n", "lanes"):
-                values = self._extent(key)
-                try:
-                    check_range(values if key == "n" else 1, values if key == "lanes" else 1)
-                except UserError as error:
-                    raise ValueError(str(error)) from None
+            try:
+                check_range(self._extent("n"), self._extent("lanes"))
+            except UserError as error:
+                raise ValueError(str(error)) from None
         if "fpga_vs_n" in self.plots and self.hardware.fpga_device is None:
             raise ValueError("plot fpga_vs_n needs hardware.fpga_device (ice40-up5k or ecp5-85k)")
         for plot in self.plots:
@@ -206,6 +204,15 @@ def _check_range(key: str, values) -> None:
         bad |= values >= high if key == "omega" else values > high
     if bad.any():
         raise ValueError(f"{key} = {values[bad][0]:g} is out of range; expected {text}")
+
+
+def axis_length(axis: Axis) -> int:
+    """How many values a grid axis has, without making them."""
+    if isinstance(axis, ValuesAxis):
+        return len(axis.values)
+    if isinstance(axis, (LinspaceAxis, GeomspaceAxis)):
+        return (axis.linspace if isinstance(axis, LinspaceAxis) else axis.geomspace)[2]
+    raise TypeError("random axes have no fixed values")
 
 
 def axis_values(axis: Axis) -> np.ndarray:

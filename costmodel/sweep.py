@@ -30,7 +30,7 @@ from tqdm import tqdm
 from costmodel.errors import UserError
 from costmodel.hardware import UNITS, load_energy_table
 from costmodel.model import evaluate
-from costmodel.spec import DEFAULTS, LogUniformAxis, SweepSpec, UniformAxis, axis_values
+from costmodel.spec import DEFAULTS, LogUniformAxis, SweepSpec, UniformAxis, axis_length, axis_values
 from golden.atomic import atomic_path, atomic_write_text
 
 CHUNK_POINTS = 50_000
@@ -60,7 +60,7 @@ class DesignPoints:
                     self.randoms[k] = np.exp(rng.uniform(lo, hi, size=spec.random.count))
         self.n_random = spec.random.count if self.randoms else 1
         self.shape = tuple(len(v) for v in self.grid.values())
-        self.count = math.prod(self.shape) * self.n_random  # Python ints: no overflow
+        self.count = count_rows(spec)[0]
 
     def slice(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """Points start .. stop - 1 as columns (n, p, T, alpha, beta, omega and any swept lanes, clock)."""
@@ -129,8 +129,11 @@ def spec_hash(spec: SweepSpec) -> str:
 
 
 def count_rows(spec: SweepSpec) -> tuple[int, int]:
-    """(design points, rows) of a spec, counted from its axes without generating anything."""
-    points = DesignPoints(spec).count
+    """(design points, rows) of a spec, counted from its axes alone (nothing drawn or generated):
+    the grid axes' lengths times the random draws' count, in Python integers (no overflow)."""
+    randoms = [a for a in spec.axes.values() if isinstance(a, (UniformAxis, LogUniformAxis))]
+    grid = [a for a in spec.axes.values() if not isinstance(a, (UniformAxis, LogUniformAxis))]
+    points = math.prod(axis_length(a) for a in grid) * (spec.random.count if randoms else 1)
     return points, points * len(spec.methods)
 
 

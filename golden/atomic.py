@@ -33,19 +33,25 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def left_by_dead_writers(folder: Path, pattern: str) -> list[Path]:
+    """The entries of `folder` whose name matches `pattern` (a regular expression whose first group
+    is a process id) and whose process no longer runs."""
+    name = re.compile(pattern)
+    found = []
+    for candidate in folder.iterdir() if folder.is_dir() else ():
+        match = name.fullmatch(candidate.name)
+        if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
+            found.append(candidate)
+    return found
+
+
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Delete the temporary files of `path` left by writers that no longer run; returns them."""
     path = Path(path)
-    pattern = re.compile(rf"^\.{re.escape(path.stem)}\.(\d+)\.[^.]+\.tmp{re.escape(path.suffix)}$")
-    removed = []
-    if not path.parent.is_dir():
-        return removed
-    for candidate in path.parent.iterdir():
-        match = pattern.match(candidate.name)
-        if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
-            candidate.unlink(missing_ok=True)
-            removed.append(candidate)
-    return removed
+    stale = left_by_dead_writers(path.parent, rf"\.{re.escape(path.stem)}\.(\d+)\.[^.]+\.tmp{re.escape(path.suffix)}")
+    for candidate in stale:
+        candidate.unlink(missing_ok=True)
+    return stale
 
 
 @contextmanager

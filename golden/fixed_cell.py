@@ -6,7 +6,8 @@ cell unit does with them:
 
     u = sigmoid_table(a_u),  r = sigmoid_table(a_r),  z = tanh_table(a_z)          (gate format, g)
     c = u z + (1 - u) q - y'        q = c' (reset "paper"), c' - theta o' ("subtractive": no - y')
-        formed exactly at 2^-(g + max(g, s)) and rounded once to the state format (s)
+        formed exactly at 2^-2g (the gate format is at least as fine as the state's, g >= s) and
+        rounded once to the state format (s)
     o = [c - theta > 0],   y = c o                                                  (state)
     H' = max(0, gamma - (gamma / epsilon) |c - theta|)                              (deriv)
         gamma and gamma / epsilon are constants in the `const` format
@@ -27,25 +28,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.fixedpoint import DEFAULT, FixedPointConfig, accumulate_gates, round_shift, sigmoid_lookup, to_fixed
+from golden.fixedpoint import (
+    DEFAULT,
+    FixedPointConfig,
+    accumulate_gates,
+    function_table,
+    round_to,
+    sigmoid_lookup,
+    table_index,
+    to_fixed,
+)
 
 
 @functools.lru_cache(maxsize=8)
 def tanh_table(cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
-    """tanh table in cfg.gate, indexed as `fixedpoint.sigmoid_table`: entry i holds
-    to_fixed(tanh((i + 1/2) 2^s lsb_pre)) for the two's complement index i, s = pre.width - lut_bits."""
-    shift = cfg.pre.width - cfg.lut_bits
-    index = np.arange(1 << cfg.lut_bits)
-    signed = np.where(index >= 1 << (cfg.lut_bits - 1), index - (1 << cfg.lut_bits), index)
-    table = to_fixed("tanh table", np.tanh((signed + 0.5) * 2.0**shift * cfg.pre.lsb), cfg.gate)
-    table.setflags(write=False)
-    return table
+    """tanh as a function table in cfg.gate (`fixedpoint.function_table`, as the sigmoid's)."""
+    return function_table("tanh table", np.tanh, cfg)
 
 
 def tanh_lookup(pre: np.ndarray, cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
-    """z = table[pre >> s mod 2^lut_bits] for pre-activations in cfg.pre."""
-    shift = cfg.pre.width - cfg.lut_bits
-    return tanh_table(cfg)[(np.asarray(pre) >> shift) & ((1 << cfg.lut_bits) - 1)]
+    """z = tanh_table[table_index(pre)] for pre-activations in cfg.pre."""
+    return tanh_table(cfg)[table_index(pre, cfg)]
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ def _gate_product(a: np.ndarray, b: np.ndarray, one_minus_b: bool, cfg: FixedPoi
     """a b (or a (1 - b)) of two gate-format words, rounded once to cfg.coef."""
     g = cfg.gate.frac
     other = ((1 << g) - b) if one_minus_b else b
-    return cfg.coef.saturate(round_shift(np.asarray(a, dtype=np.int64) * other, 2 * g - cfg.coef.frac))
+    return round_to(np.asarray(a, dtype=np.int64) * other, 2 * g, cfg.coef)
 
 
 def cell_step(
@@ -118,15 +121,15 @@ def cell_step(
         acc = u * z + (((1 << g) - u) * carried << (g - s))
     else:
         acc = u * z + (((1 << g) - u) * prev_c << (g - s)) - (prev_y << (2 * g - s))
-    c = cfg.state.saturate(round_shift(acc, 2 * g - s))
+    c = round_to(acc, 2 * g, cfg.state)
     v = c - theta
     o = (v > 0).astype(np.int64)
     y = c * o
     # H' at 2^-(k + s): gamma 2^s - slope |v|, clipped at 0 (k = const.frac)
     k, f = cfg.const.frac, cfg.deriv.frac
     dH_acc = np.maximum((h.gamma << s) - h.slope * np.abs(v), 0)
-    dH = cfg.deriv.saturate(round_shift(dH_acc, k + s - f) if k + s >= f else dH_acc << (f - k - s))
-    d = cfg.deriv.saturate(round_shift((o << (f + s)) + c * dH, s))
+    dH = round_to(dH_acc, k + s, cfg.deriv)
+    d = round_to((o << (f + s)) + c * dH, f + s, cfg.deriv)
     return CellStep(
         a_u=sums.u,
         a_r=sums.r,
@@ -142,5 +145,5 @@ def cell_step(
         d=d,
         su=_gate_product(u, u, True, cfg),
         sr=_gate_product(sums.r_gate, sums.r_gate, True, cfg),
-        dz=cfg.coef.saturate(round_shift((1 << (2 * g)) - z * z, 2 * g - cfg.coef.frac)),
+        dz=round_to((1 << (2 * g)) - z * z, 2 * g, cfg.coef),
     )

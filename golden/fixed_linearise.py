@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from golden.fixed_cell import CellStep
-from golden.fixedpoint import DEFAULT, FixedPointConfig, Fmt, round_shift
+from golden.fixedpoint import DEFAULT, FixedPointConfig, round_to
 
 BLOCKS = ("W_u", "W_r", "W_z", "V_u", "V_r", "V_z", "b_u", "b_r", "b_z", "theta")
 
@@ -73,12 +73,6 @@ class LinearStep:
     A_r: np.ndarray  # [n, n] coef
 
 
-def _round_to(acc: np.ndarray, frac: int, fmt: Fmt) -> np.ndarray:
-    """An exact accumulator at 2^-frac rounded half up (or shifted up) to fmt and saturated."""
-    acc = np.asarray(acc, dtype=np.int64)
-    return fmt.saturate(round_shift(acc, frac - fmt.frac) if frac >= fmt.frac else acc << (fmt.frac - frac))
-
-
 def linearise(
     prev: CellStep | None,
     step: CellStep,
@@ -99,37 +93,37 @@ def linearise(
     theta = np.asarray(theta, dtype=np.int64)
     V = {k: np.asarray(v, dtype=np.int64) for k, v in V.items()}
     carried = c_prev - theta * o_prev if subtractive else c_prev  # state format, exact
-    coef_u = _round_to(((step.z - (carried << (g - s))) * step.su), g + c, cfg.coef)
-    coef_z = _round_to(step.u * step.dz, g + c, cfg.coef)
+    coef_u = round_to(((step.z - (carried << (g - s))) * step.su), g + c, cfg.coef)
+    coef_z = round_to(step.u * step.dz, g + c, cfg.coef)
     # four words multiplied: up to 68 bits at the default widths, so Python integers for this one
     A_acc = coef_z.astype(object)[:, None] * V["z"].astype(object) * (y_prev * step.sr).astype(object)[None, :]
-    A_r = cfg.coef.saturate(round_shift(A_acc, c + w + s + c - cfg.coef.frac)).astype(np.int64)
+    A_r = round_to(A_acc, c + w + s + c, cfg.coef).astype(np.int64)
     one_u = (1 << g) - step.u
     if subtractive:
-        decay = _round_to(one_u * ((1 << (s + f)) - theta * dH_prev), g + s + f, cfg.coef)
+        decay = round_to(one_u * ((1 << (s + f)) - theta * dH_prev), g + s + f, cfg.coef)
     else:
-        decay = _round_to(one_u, g, cfg.coef)
+        decay = round_to(one_u, g, cfg.coef)
     sources = np.nonzero(d_prev)[0]
     # G at 2^-(c + w + g): the r_l term carries the gate's fraction bits, the others are shifted up
     G_acc = (coef_u[:, None] * V["u"][:, sources] + A_r @ V["r"][:, sources]) << g
     G_acc += coef_z[:, None] * V["z"][:, sources] * step.r[sources][None, :]
     if not subtractive:
         G_acc[sources, np.arange(len(sources))] -= 1 << (c + w + g)
-    G_cols = _round_to(G_acc, c + w + g, cfg.coef)
+    G_cols = round_to(G_acc, c + w + g, cfg.coef)
     mbar = np.zeros((n, layout[-1].stop), dtype=np.int64)
     operands = {"W": (np.asarray(x, dtype=np.int64), s), "V": (y_prev, s), "b": (np.ones(1, dtype=np.int64), 0)}
     for col in layout:
-        kind, gate = col.name[0], col.name[-1]
-        cols = np.arange(col.start, col.stop)
         if col.name == "theta":
             continue
+        kind, gate = col.name[0], col.name[-1]
+        cols = np.arange(col.start, col.stop)
         operand, frac = (step.ry, s) if col.name == "V_z" else operands[kind]
         op = operand[col.j]
         if gate == "r":  # dense sensitivity: every row k
-            mbar[:, cols] = _round_to(A_r[:, col.m] * op[None, :], c + frac, cfg.influence)
+            mbar[:, cols] = round_to(A_r[:, col.m] * op[None, :], c + frac, cfg.influence)
         else:
             S = coef_u if gate == "u" else coef_z
-            mbar[col.m, cols] = _round_to(S[col.m] * op, c + frac, cfg.influence)
+            mbar[col.m, cols] = round_to(S[col.m] * op, c + frac, cfg.influence)
     theta_col = next(col for col in layout if col.name == "theta")
     # S_theta at 2^-(max(c, g) + s + f): G[k, l] (-c'_l H'_l) for the sources, plus the subtractive diagonal
     top = max(c, g)
@@ -138,7 +132,7 @@ def linearise(
     if subtractive:
         diagonal = one_u * (theta * dH_prev - (o_prev << (s + f)))
         S_theta[np.arange(n), np.arange(n)] += diagonal << (top - g)
-    mbar[:, theta_col.start : theta_col.stop] = _round_to(S_theta, top + s + f, cfg.influence)
+    mbar[:, theta_col.start : theta_col.stop] = round_to(S_theta, top + s + f, cfg.influence)
     return LinearStep(
         decay=decay,
         sources=sources,

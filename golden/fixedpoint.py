@@ -182,24 +182,39 @@ def route_events(y: np.ndarray, lanes: int) -> list[list[tuple[int, int]]]:
 # EventAccumulator (EGRU gate pre-activations, paper form r * y inside V_z)
 
 
-@functools.lru_cache(maxsize=8)
-def sigmoid_table(cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
-    """Sigmoid table in cfg.gate, indexed by the top lut_bits of a pre-activation p (in cfg.pre):
-    entry i (two's complement index) holds to_fixed(sigmoid((i + 1/2) 2^s lsb_pre)), s = pre.width - lut_bits,
-    so the table value of p is the sigmoid at the centre of p's bucket."""
+def round_to(acc: np.ndarray, frac: int, fmt: Fmt) -> np.ndarray:
+    """An exact accumulator at 2^-frac as a word of fmt: round(acc, frac - fmt.frac) (or shifted up
+    when fmt is finer), then saturated: the contract's one rounding per output."""
+    acc = np.asarray(acc)
+    return fmt.saturate(round_shift(acc, frac - fmt.frac) if frac >= fmt.frac else acc << (fmt.frac - frac))
+
+
+def function_table(name: str, function, cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
+    """A table of `function` in cfg.gate, indexed by the top lut_bits of a pre-activation p (in
+    cfg.pre): entry i (two's complement index) holds to_fixed(function((i + 1/2) 2^s lsb_pre)),
+    s = pre.width - lut_bits, so the table value of p is the function at the centre of p's bucket."""
     shift = cfg.pre.width - cfg.lut_bits
     index = np.arange(1 << cfg.lut_bits)
     signed = np.where(index >= 1 << (cfg.lut_bits - 1), index - (1 << cfg.lut_bits), index)
-    centre = (signed + 0.5) * 2.0**shift * cfg.pre.lsb
-    table = to_fixed("sigmoid table", 1.0 / (1.0 + np.exp(-centre)), cfg.gate)
+    table = to_fixed(name, function((signed + 0.5) * 2.0**shift * cfg.pre.lsb), cfg.gate)
     table.setflags(write=False)  # shared by every call (cached per format)
     return table
 
 
+def table_index(pre: np.ndarray, cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
+    """The entry of a function table for pre-activations in cfg.pre: pre >> s mod 2^lut_bits."""
+    return (np.asarray(pre) >> (cfg.pre.width - cfg.lut_bits)) & ((1 << cfg.lut_bits) - 1)
+
+
+@functools.lru_cache(maxsize=8)
+def sigmoid_table(cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
+    """The sigmoid as a function table (see function_table)."""
+    return function_table("sigmoid table", lambda v: 1.0 / (1.0 + np.exp(-v)), cfg)
+
+
 def sigmoid_lookup(pre: np.ndarray, cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
-    """r = table[pre >> s mod 2^lut_bits] for pre-activations in cfg.pre."""
-    shift = cfg.pre.width - cfg.lut_bits
-    return sigmoid_table(cfg)[(np.asarray(pre) >> shift) & ((1 << cfg.lut_bits) - 1)]
+    """r = sigmoid_table[table_index(pre)] for pre-activations in cfg.pre."""
+    return sigmoid_table(cfg)[table_index(pre, cfg)]
 
 
 @dataclass

@@ -24,7 +24,7 @@ from types import ModuleType
 
 import torch
 
-from golden.atomic import process_alive
+from golden.atomic import left_by_dead_writers
 
 CSRC = Path(__file__).parent / "csrc"
 # -march=native: the build is cached per machine; -fopenmp: at::parallel_for is inline OpenMP
@@ -57,14 +57,10 @@ def _import(name: str, library: Path) -> ModuleType:
 
 def remove_dead_builds(root: Path, key: str) -> list[Path]:
     """Delete the build folders of `key` left by processes that no longer run; returns them."""
-    pattern = re.compile(rf"^\.{re.escape(key)}\.(\d+)\.build$")
-    removed = []
-    for folder in root.glob(f".{key}.*.build"):
-        match = pattern.match(folder.name)
-        if match and not process_alive(int(match.group(1))):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
+    dead = left_by_dead_writers(root, rf"\.{re.escape(key)}\.(\d+)\.build")
+    for folder in dead:
+        shutil.rmtree(folder, ignore_errors=True)
+    return dead
 
 
 def load_extension(name: str, source: Path) -> ModuleType:
