@@ -52,7 +52,7 @@ def build_parser() -> Parser:
         type=int,
         default=None,
         dest="max_rows",
-        help="refuse sweeps of more rows (points x methods) than this (default 20,000,000: about 8 GB of CSV)",
+        help="refuse sweeps of more rows (points x methods) than this (default 20,000,000: about 5 GB of CSV)",
     )
 
     v = sub.add_parser("validate", help="predicted against golden-measured counts, per step")

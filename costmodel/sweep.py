@@ -35,7 +35,8 @@ from golden.atomic import atomic_path, atomic_write_text
 
 CHUNK_POINTS = 50_000
 CSV_BLOCK_ROWS = 20_000  # rows formatted at once when writing the CSV
-MAX_ROWS = 20_000_000  # default limit: about 8 GB of CSV
+MAX_ROWS = 20_000_000  # default limit: about 5 GB of CSV
+CSV_BYTES_PER_ROW = 250  # the default sweep's results.csv: 9,284,553 bytes for 37,730 rows
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "default.yaml"
 INTEGER_KEYS = ("n", "lanes")
 
@@ -168,8 +169,8 @@ def run_sweep(
     if rows > max_rows:
         raise UserError(
             f"sweep {spec.name}: {points.count:,} points x {len(spec.methods)} methods = {rows:,} rows, above the "
-            f"limit of {max_rows:,} rows (about {rows * 400 / 1e9:,.0f} GB of CSV); narrow the axes or raise "
-            "the limit with --max-rows"
+            f"limit of {max_rows:,} rows (about {rows * CSV_BYTES_PER_ROW / 1e9:,.0f} GB of CSV); narrow the axes "
+            "or raise the limit with --max-rows"
         )
     hw = spec.hardware.settings()
     energy = load_energy_table(hw.energy_table)  # fail early on a bad table
