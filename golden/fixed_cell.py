@@ -86,11 +86,11 @@ class CellStep:
     dz: np.ndarray
 
 
-def _gate_product(a: np.ndarray, b: np.ndarray, one_minus_b: bool, cfg: FixedPointConfig) -> np.ndarray:
-    """a b (or a (1 - b)) of two gate-format words, rounded once to cfg.coef."""
+def sigmoid_slope(s: np.ndarray, signal: str, cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
+    """s (1 - s) of a sigmoid table's output (cfg.gate), rounded once to cfg.coef."""
     g = cfg.gate.frac
-    other = ((1 << g) - b) if one_minus_b else b
-    return round_to(np.asarray(a, dtype=np.int64) * other, 2 * g, cfg.coef)
+    s = np.asarray(s, dtype=np.int64)
+    return round_to(s * ((1 << g) - s), 2 * g, cfg.coef, signal)
 
 
 def cell_step(
@@ -106,7 +106,8 @@ def cell_step(
 ) -> CellStep:
     """One step of the EGRU cell unit for one sample (see the module docstring). prev_c, prev_y and
     theta in cfg.state, prev_o in {0, 1}; V the masked recurrent weights (cfg.weight) and input_part
-    W_g x + b_g (cfg.pre) as `fixedpoint.accumulate_gates` takes them."""
+    W_g x + b_g (cfg.pre) as `fixedpoint.accumulate_gates` takes them. The state arrays may carry a
+    leading batch axis ([..., n]); every operation is per unit."""
     assert cfg.gate.frac >= cfg.state.frac, "the gate format must be at least as fine as the state's"
     g, s = cfg.gate.frac, cfg.state.frac
     sums = accumulate_gates(prev_y, V, input_part, cfg)
@@ -121,15 +122,15 @@ def cell_step(
         acc = u * z + (((1 << g) - u) * carried << (g - s))
     else:
         acc = u * z + (((1 << g) - u) * prev_c << (g - s)) - (prev_y << (2 * g - s))
-    c = round_to(acc, 2 * g, cfg.state)
+    c = round_to(acc, 2 * g, cfg.state, "c")
     v = c - theta
     o = (v > 0).astype(np.int64)
     y = c * o
     # H' at 2^-(k + s): gamma 2^s - slope |v|, clipped at 0 (k = const.frac)
     k, f = cfg.const.frac, cfg.deriv.frac
     dH_acc = np.maximum((h.gamma << s) - h.slope * np.abs(v), 0)
-    dH = round_to(dH_acc, k + s, cfg.deriv)
-    d = round_to((o << (f + s)) + c * dH, f + s, cfg.deriv)
+    dH = round_to(dH_acc, k + s, cfg.deriv, "H'")
+    d = round_to((o << (f + s)) + c * dH, f + s, cfg.deriv, "d")
     return CellStep(
         a_u=sums.u,
         a_r=sums.r,
@@ -143,7 +144,7 @@ def cell_step(
         y=y,
         dH=dH,
         d=d,
-        su=_gate_product(u, u, True, cfg),
-        sr=_gate_product(sums.r_gate, sums.r_gate, True, cfg),
-        dz=round_to((1 << (2 * g)) - z * z, 2 * g, cfg.coef),
+        su=sigmoid_slope(u, "su", cfg),
+        sr=sigmoid_slope(sums.r_gate, "sr", cfg),
+        dz=round_to((1 << (2 * g)) - z * z, 2 * g, cfg.coef, "dz"),
     )

@@ -5,9 +5,10 @@ columns). numpy only. The float model's derivation is `golden.cells.GatedCell`'s
 prime for t - 1, q the carried state (c', or c' - theta o' for the subtractive reset):
 
     coef_u = (z - q) su,   coef_z = u dz                                      (coef; d c / d a_u, d a_z)
-    A_r[k, m] = coef_z[k] V_z[k, m] y'_m sr_m                                  (coef; d c_k / d a_r,m)
+    ysr_m = y'_m sr_m                                                          (coef; one per source)
+    A_r[k, m] = coef_z[k] V_z[k, m] ysr_m                                      (coef; d c_k / d a_r,m)
     G[k, l] = coef_u[k] V_u[k, l] + coef_z[k] V_z[k, l] r_l + sum_m A_r[k, m] V_r[m, l] - [k = l]
-              (no - [k = l] for the subtractive reset)                         (coef, active l only)
+              (no - [k = l] for the subtractive reset)       (coef, active l only: d'_l != 0; else 0)
     decay = 1 - u,  or (1 - u)(1 - theta H'_{t-1}) for the subtractive reset   (coef)
     Mbar[k, (P, m, j)] = S^P[k, m] operand^P_j                                 (influence)
         W_g, V_g, b_g: S = diag(coef_u), A_r, diag(coef_z) for g = u, r, z; operands x, y' (r y' for
@@ -15,8 +16,10 @@ prime for t - 1, q the carried state (c', or c' - theta o' for the subtractive r
         theta: S[k, l] = G[k, l] (-c'_l H'_{t-1,l}) [+ [k = l] (1 - u_k)(theta_k H'_{t-1,k} - o'_k)]
 
 Each quantity is formed exactly from integers (products at the sum of their operands' fraction
-bits) and rounded half up and saturated once, to the format named; G, coef_u, coef_z and A_r enter
-later products as the rounded words the hardware holds. Inputs x are words in the state format.
+bits) and rounded half up and saturated once, to the format named; G, coef_u, coef_z, ysr and A_r
+enter later products as the rounded words the hardware holds (ysr keeps A_r's product to three
+words, 52 bits at the default widths). Inputs x are words in the state format. Every array may
+carry a leading batch axis ([..., n], [..., n, P]).
 The compacted columns are the kept parameters in the float model's order (blocks W_u W_r W_z V_u
 V_r V_z b_u b_r b_z theta, each row-major, masked recurrent weights left out).
 """
@@ -63,14 +66,14 @@ def compacted_layout(n: int, n_in: int, masks: dict[str, np.ndarray]) -> list[Co
 class LinearStep:
     """The influence update's inputs for one step (integers) and the quantities behind them."""
 
-    decay: np.ndarray  # [n] coef
-    sources: np.ndarray  # active source units l (d_{t-1,l} != 0), ascending
-    d_src: np.ndarray  # their d (deriv)
-    G_cols: np.ndarray  # [n, len(sources)] coef
-    Mbar: np.ndarray  # [n, P] influence
-    coef_u: np.ndarray  # [n] coef
-    coef_z: np.ndarray  # [n] coef
-    A_r: np.ndarray  # [n, n] coef
+    decay: np.ndarray  # [..., n] coef
+    d_prev: np.ndarray  # [..., n] d_{t-1} (deriv): the sources are the units where it is non-zero
+    G: np.ndarray  # [..., n, n] coef; column l is zero unless d_{t-1, l} != 0
+    Mbar: np.ndarray  # [..., n, P] influence
+    coef_u: np.ndarray  # [..., n] coef
+    coef_z: np.ndarray  # [..., n] coef
+    ysr: np.ndarray  # [..., n] coef
+    A_r: np.ndarray  # [..., n, n] coef
 
 
 def linearise(
@@ -83,34 +86,33 @@ def linearise(
     subtractive: bool = False,
     cfg: FixedPointConfig = DEFAULT,
 ) -> LinearStep:
-    """One step of the linearisation unit for one sample (module docstring). prev is the cell unit's
-    previous step (None at t = 1: c_0 = y_0 = o_0 = H'_0 = d_0 = 0); V the masked recurrent weights
-    (cfg.weight) keyed by gate; x the input (cfg.state); theta (cfg.state)."""
-    n = len(step.u)
+    """One step of the linearisation unit (module docstring). prev is the cell unit's previous step
+    (None at t = 1: c_0 = y_0 = o_0 = H'_0 = d_0 = 0); V the masked recurrent weights (cfg.weight)
+    keyed by gate; x the input (cfg.state); theta (cfg.state)."""
+    n = step.u.shape[-1]
     g, s, c, w, f = cfg.gate.frac, cfg.state.frac, cfg.coef.frac, cfg.weight.frac, cfg.deriv.frac
-    zero = np.zeros(n, dtype=np.int64)
+    zero = np.zeros_like(step.c)
     c_prev, y_prev, o_prev, dH_prev, d_prev = (zero,) * 5 if prev is None else (prev.c, prev.y, prev.o, prev.dH, prev.d)
     theta = np.asarray(theta, dtype=np.int64)
     V = {k: np.asarray(v, dtype=np.int64) for k, v in V.items()}
     carried = c_prev - theta * o_prev if subtractive else c_prev  # state format, exact
-    coef_u = round_to(((step.z - (carried << (g - s))) * step.su), g + c, cfg.coef)
-    coef_z = round_to(step.u * step.dz, g + c, cfg.coef)
-    # four words multiplied: up to 68 bits at the default widths, so Python integers for this one
-    A_acc = coef_z.astype(object)[:, None] * V["z"].astype(object) * (y_prev * step.sr).astype(object)[None, :]
-    A_r = round_to(A_acc, c + w + s + c, cfg.coef).astype(np.int64)
+    coef_u = round_to((step.z - (carried << (g - s))) * step.su, g + c, cfg.coef, "coef_u")
+    coef_z = round_to(step.u * step.dz, g + c, cfg.coef, "coef_z")
+    ysr = round_to(y_prev * step.sr, s + c, cfg.coef, "ysr")
+    A_r = round_to(coef_z[..., :, None] * V["z"] * ysr[..., None, :], c + w + c, cfg.coef, "A_r")
     one_u = (1 << g) - step.u
     if subtractive:
-        decay = round_to(one_u * ((1 << (s + f)) - theta * dH_prev), g + s + f, cfg.coef)
+        decay = round_to(one_u * ((1 << (s + f)) - theta * dH_prev), g + s + f, cfg.coef, "decay")
     else:
-        decay = round_to(one_u, g, cfg.coef)
-    sources = np.nonzero(d_prev)[0]
+        decay = round_to(one_u, g, cfg.coef, "decay")
+    active = (d_prev != 0)[..., None, :]
     # G at 2^-(c + w + g): the r_l term carries the gate's fraction bits, the others are shifted up
-    G_acc = (coef_u[:, None] * V["u"][:, sources] + A_r @ V["r"][:, sources]) << g
-    G_acc += coef_z[:, None] * V["z"][:, sources] * step.r[sources][None, :]
+    G_acc = (coef_u[..., :, None] * V["u"] + A_r @ V["r"]) << g
+    G_acc += coef_z[..., :, None] * V["z"] * step.r[..., None, :]
     if not subtractive:
-        G_acc[sources, np.arange(len(sources))] -= 1 << (c + w + g)
-    G_cols = round_to(G_acc, c + w + g, cfg.coef)
-    mbar = np.zeros((n, layout[-1].stop), dtype=np.int64)
+        G_acc -= np.eye(n, dtype=np.int64) << (c + w + g)
+    G = round_to(np.where(active, G_acc, 0), c + w + g, cfg.coef, "G")
+    mbar = np.zeros(step.c.shape + (layout[-1].stop,), dtype=np.int64)
     operands = {"W": (np.asarray(x, dtype=np.int64), s), "V": (y_prev, s), "b": (np.ones(1, dtype=np.int64), 0)}
     for col in layout:
         if col.name == "theta":
@@ -118,28 +120,18 @@ def linearise(
         kind, gate = col.name[0], col.name[-1]
         cols = np.arange(col.start, col.stop)
         operand, frac = (step.ry, s) if col.name == "V_z" else operands[kind]
-        op = operand[col.j]
+        op = operand[..., col.j]
         if gate == "r":  # dense sensitivity: every row k
-            mbar[:, cols] = round_to(A_r[:, col.m] * op[None, :], c + frac, cfg.influence)
+            mbar[..., :, cols] = round_to(A_r[..., :, col.m] * op[..., None, :], c + frac, cfg.influence, "Mbar")
         else:
             S = coef_u if gate == "u" else coef_z
-            mbar[col.m, cols] = round_to(S[col.m] * op, c + frac, cfg.influence)
+            mbar[..., col.m, cols] = round_to(S[..., col.m] * op, c + frac, cfg.influence, "Mbar")
     theta_col = next(col for col in layout if col.name == "theta")
     # S_theta at 2^-(max(c, g) + s + f): G[k, l] (-c'_l H'_l) for the sources, plus the subtractive diagonal
     top = max(c, g)
-    S_theta = np.zeros((n, n), dtype=np.int64)
-    S_theta[:, sources] = (G_cols * -(c_prev * dH_prev)[sources][None, :]) << (top - c)
+    S_theta = (G * -(c_prev * dH_prev)[..., None, :]) << (top - c)
     if subtractive:
         diagonal = one_u * (theta * dH_prev - (o_prev << (s + f)))
-        S_theta[np.arange(n), np.arange(n)] += diagonal << (top - g)
-    mbar[:, theta_col.start : theta_col.stop] = round_to(S_theta, top + s + f, cfg.influence)
-    return LinearStep(
-        decay=decay,
-        sources=sources,
-        d_src=d_prev[sources],
-        G_cols=G_cols,
-        Mbar=mbar,
-        coef_u=coef_u,
-        coef_z=coef_z,
-        A_r=A_r,
-    )
+        S_theta[..., np.arange(n), np.arange(n)] += diagonal << (top - g)
+    mbar[..., :, theta_col.start : theta_col.stop] = round_to(S_theta, top + s + f, cfg.influence, "Mbar")
+    return LinearStep(decay=decay, d_prev=d_prev, G=G, Mbar=mbar, coef_u=coef_u, coef_z=coef_z, ysr=ysr, A_r=A_r)

@@ -14,7 +14,9 @@ format can overflow it) and rounded and saturated once per output, so a result n
 number of lanes or the order of the terms. Float values enter through `to_fixed`, which rounds the
 same way and refuses (FixedPointRangeError, naming the signal) values that do not fit the format:
 a format too narrow for a trace is an error, not a silent clip. Results computed inside a block
-saturate.
+saturate, and inside `counting_saturations()` every clipped value is counted under its signal's name.
+Every block also takes a leading batch axis (arrays [..., n]): samples never interact, so a batch
+computes exactly what the samples would one by one.
 
 Blocks (rtl/): EventRouter (`route_events`), EventAccumulator (`accumulate_gates`, with the sigmoid
 table `sigmoid_table`) and InfluenceUpdate (`influence_step`). Their docstrings give the arithmetic.
@@ -22,8 +24,12 @@ table `sigmoid_table`) and InfluenceUpdate (`influence_step`). Their docstrings 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+from collections import Counter
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -54,9 +60,6 @@ class Fmt:
     def lsb(self) -> float:
         return 2.0**-self.frac
 
-    def saturate(self, q: np.ndarray) -> np.ndarray:
-        return np.clip(q, self.min, self.max)
-
     def to_float(self, q: np.ndarray) -> np.ndarray:
         return np.asarray(q, dtype=np.float64) * self.lsb
 
@@ -69,6 +72,32 @@ def round_shift(q: np.ndarray, shift: int) -> np.ndarray:
     if shift == 0:
         return q
     return (q + (1 << (shift - 1))) >> shift
+
+
+_SATURATIONS: ContextVar[Counter | None] = ContextVar("saturations", default=None)
+
+
+@contextlib.contextmanager
+def counting_saturations() -> Iterator[Counter]:
+    """Within the block, every `saturate` adds the number of values it clipped to counter[signal]."""
+    counter: Counter = Counter()
+    token = _SATURATIONS.set(counter)
+    try:
+        yield counter
+    finally:
+        _SATURATIONS.reset(token)
+
+
+def saturate(q: np.ndarray, fmt: Fmt, signal: str) -> np.ndarray:
+    """saturate(q, fmt) = min(max(q, fmt.min), fmt.max), counting the clipped values of `signal`."""
+    q = np.asarray(q)
+    if q.size == 0 or (q.min() >= fmt.min and q.max() <= fmt.max):
+        return q
+    out = np.clip(q, fmt.min, fmt.max)
+    counter = _SATURATIONS.get()
+    if counter is not None:
+        counter[signal] += int(np.count_nonzero(out != q))
+    return out
 
 
 def bits_for(count: int) -> int:
@@ -104,9 +133,13 @@ class FixedPointConfig:
     deriv:     derivative factors d                                       Q(18, 14)
     influence: entries of M and Mbar                                      Q(24, 16), range +-128
     const:     the cell unit's constants gamma and gamma / epsilon          Q(18, 12), range +-32
+    credit:    the loss credit dL/dc (readout error times w_out)             Q(18, 14), range +-8
+    grad:      gradients (a batch's mean) and the momentum of every parameter Q(32, 24), range +-128
+    master:    the trained parameters as the update rule keeps them           Q(24, 20), range +-8
 
     The gate format also holds u and z (the sigmoid and tanh tables, golden.fixed_cell); the blocks
-    of rtl/ do not use const.
+    of rtl/ use neither const nor the training formats (golden.fixed_train). The forward words of
+    the parameters (weight for W, V and w_out, pre for the biases) are rounded from master.
     """
 
     state: Fmt = field(default=Fmt(16, 11))
@@ -118,6 +151,9 @@ class FixedPointConfig:
     deriv: Fmt = field(default=Fmt(18, 14))
     influence: Fmt = field(default=Fmt(24, 16))
     const: Fmt = field(default=Fmt(18, 12))
+    credit: Fmt = field(default=Fmt(18, 14))
+    grad: Fmt = field(default=Fmt(32, 24))
+    master: Fmt = field(default=Fmt(24, 20))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -143,6 +179,12 @@ class FixedPointConfig:
         """Accumulator of the influence update: up to n + 1 products coef x influence plus Mbar."""
         return self.coef.width + self.influence.width + bits_for(n + 3) + 1
 
+    def gradient_acc_width(self, n, batch: int, steps: int):
+        """Exact accumulator of sum_t M_t^T credit_t over a batch (golden.fixed_step): one product
+        influence x credit per unit, sample and step, summed."""
+        terms = np.asarray(n, dtype=np.int64) * batch * steps
+        return self.influence.width + self.credit.width - 1 + np.ceil(np.log2(terms + 1)).astype(np.int64)
+
     @classmethod
     def from_dict(cls, data: dict) -> "FixedPointConfig":
         """The inverse of to_dict; formats a description does not name keep their defaults (so a
@@ -167,6 +209,46 @@ class FixedPointConfig:
 DEFAULT = FixedPointConfig()
 
 
+def fixed_point(options: list[str]) -> FixedPointConfig:
+    """FixedPointConfig with the --format overrides applied (errors name the option and the value)."""
+    known = {f.name for f in fields(FixedPointConfig)}
+    changes: dict = {}
+    for option in options:
+        name, _, value = option.partition("=")
+        if name not in known:
+            raise UserError(
+                f"--format: unknown signal {name!r} in {option!r}; expected one of {', '.join(sorted(known))}"
+            )
+        try:
+            parts = [int(v) for v in value.split(",")]
+        except ValueError:
+            parts = []
+        if name == "lut_bits":
+            if len(parts) != 1:
+                raise UserError(f"--format: {option!r}; expected lut_bits=<bits>")
+            changes[name] = parts[0]
+        else:
+            if len(parts) != 2:
+                raise UserError(f"--format: {option!r}; expected {name}=<width>,<frac>")
+            changes[name] = Fmt(*parts)
+    return FixedPointConfig(**changes)
+
+
+def format_label(fp: FixedPointConfig) -> str:
+    """The formats as the --format options that make them from the defaults ("default" for none);
+    fixed_point(label.split()) gives fp back."""
+    changed = []
+    for f in fields(FixedPointConfig):
+        value, default = getattr(fp, f.name), getattr(DEFAULT, f.name)
+        if value != default:
+            changed.append(f"{f.name}={value}" if f.name == "lut_bits" else f"{f.name}={value.width},{value.frac}")
+    return " ".join(changed) or "default"
+
+
+def format_from_label(label: str) -> FixedPointConfig:
+    return DEFAULT if label == "default" else fixed_point(label.split())
+
+
 # --------------------------------------------------------------------------------------------------
 # EventRouter
 
@@ -182,11 +264,11 @@ def route_events(y: np.ndarray, lanes: int) -> list[list[tuple[int, int]]]:
 # EventAccumulator (EGRU gate pre-activations, paper form r * y inside V_z)
 
 
-def round_to(acc: np.ndarray, frac: int, fmt: Fmt) -> np.ndarray:
+def round_to(acc: np.ndarray, frac: int, fmt: Fmt, signal: str) -> np.ndarray:
     """An exact accumulator at 2^-frac as a word of fmt: round(acc, frac - fmt.frac) (or shifted up
-    when fmt is finer), then saturated: the contract's one rounding per output."""
+    when fmt is finer), then saturated (counted under `signal`): the contract's one rounding."""
     acc = np.asarray(acc)
-    return fmt.saturate(round_shift(acc, frac - fmt.frac) if frac >= fmt.frac else acc << (fmt.frac - frac))
+    return saturate(round_shift(acc, frac - fmt.frac) if frac >= fmt.frac else acc << (fmt.frac - frac), fmt, signal)
 
 
 def function_table(name: str, function, cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
@@ -243,18 +325,19 @@ def accumulate_gates(
 
     (w, s, p = the weight, state and pre frac bits). V holds the masked weights (cfg.weight),
     input_part the input contributions W_g x + b_g (cfg.pre), y the previous output (cfg.state).
+    Silent units add exact zeros, so the sum is formed here over all j (y and input_part may carry
+    a leading batch axis).
     """
     shift = cfg.weight.frac + cfg.state.frac - cfg.pre.frac
     y = np.asarray(y, dtype=np.int64)
-    events = np.nonzero(y)[0]
 
     def pre(g: str, operand: np.ndarray) -> np.ndarray:
-        acc = (np.asarray(input_part[g], dtype=np.int64) << shift) + V[g][:, events].astype(np.int64) @ operand[events]
-        return cfg.pre.saturate(round_shift(acc, shift))
+        acc = (np.asarray(input_part[g], dtype=np.int64) << shift) + operand @ np.asarray(V[g], dtype=np.int64).T
+        return round_to(acc, cfg.weight.frac + cfg.state.frac, cfg.pre, f"a_{g}")
 
     a_u, a_r = pre("u", y), pre("r", y)
     r_gate = sigmoid_lookup(a_r, cfg)
-    ry = np.where(y != 0, cfg.state.saturate(round_shift(r_gate * y, cfg.gate.frac)), 0)
+    ry = np.where(y != 0, round_to(r_gate * y, cfg.gate.frac + cfg.state.frac, cfg.state, "ry"), 0)
     return GateSums(u=a_u, r=a_r, z=pre("z", ry), r_gate=r_gate, ry=ry)
 
 
@@ -264,8 +347,8 @@ def accumulate_gates(
 
 def influence_coefficients(G_cols: np.ndarray, d_src: np.ndarray, cfg: FixedPointConfig = DEFAULT) -> np.ndarray:
     """coef[k, i] = saturate(round(G[k, l_i] d_{l_i}, deriv.frac), coef) for the active sources l_i."""
-    prod = np.asarray(G_cols, dtype=np.int64) * np.asarray(d_src, dtype=np.int64)[None, :]
-    return cfg.coef.saturate(round_shift(prod, cfg.deriv.frac))
+    prod = np.asarray(G_cols, dtype=np.int64) * np.asarray(d_src, dtype=np.int64)[..., None, :]
+    return round_to(prod, cfg.coef.frac + cfg.deriv.frac, cfg.coef, "G d")
 
 
 def influence_step(
@@ -286,12 +369,17 @@ def influence_step(
     (c = coef.frac). decay [n] in cfg.coef or None (threshold RNN: no decay term); sources: the
     active source units l_i (d_{t-1, l} != 0) in ascending order; d_src their d (cfg.deriv); G_cols
     [n, len(sources)] the columns G_t[:, l_i] (cfg.coef); Mbar [n, P] and M [n, P] in cfg.influence.
+    With a leading batch axis, sources index every sample's units alike: a batch passes all units
+    and d = 0 where a sample's unit is silent, which adds exact zeros.
     """
     M_prev = np.asarray(M_prev, dtype=np.int64)
-    acc = np.asarray(Mbar, dtype=np.int64) << cfg.coef.frac
+    sources = np.asarray(sources)
+    acc = np.asarray(Mbar, dtype=np.int64) << cfg.coef.frac  # a new array: the sums below go in place
     if decay is not None:
-        acc = acc + np.asarray(decay, dtype=np.int64)[:, None] * M_prev
+        acc += np.asarray(decay, dtype=np.int64)[..., None] * M_prev
     if len(sources):
-        acc = acc + influence_coefficients(G_cols, d_src, cfg) @ M_prev[np.asarray(sources)]
-    out = cfg.influence.saturate(round_shift(acc, cfg.coef.frac))
-    return np.where(np.asarray(rows, dtype=bool)[:, None], out, 0)
+        every_unit = len(sources) == M_prev.shape[-2] and np.array_equal(sources, np.arange(len(sources)))
+        acc += influence_coefficients(G_cols, d_src, cfg) @ (M_prev if every_unit else M_prev[..., sources, :])
+    out = round_to(acc, cfg.coef.frac + cfg.influence.frac, cfg.influence, "M")
+    rows = np.asarray(rows, dtype=bool)
+    return out if rows.all() else np.where(rows[..., None], out, 0)

@@ -14,10 +14,10 @@ from typing import Sequence
 
 from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_cli
 from golden.errors import UserError
-from golden.fixedpoint import FixedPointConfig
+from golden.fixedpoint import FixedPointConfig, fixed_point
 from golden.outlock import locked_folder
 from golden.trace_file import read_trace_file
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams, check_blocks, fixed_point, make_params
+from rtl.params import AccumulateParams, InfluenceParams, RouterParams, check_blocks, make_params
 from rtl.toolchain import check_verilator
 
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass
 
 from golden.errors import UserError
-from golden.fixedpoint import DEFAULT, FixedPointConfig, Fmt, bits_for
+from golden.fixedpoint import DEFAULT, FixedPointConfig, bits_for
 from rtl.parts import Tiling
 
 MAX_UNITS = 1 << 16  # a sanity bound; the cost model evaluates large networks with these too
@@ -163,43 +163,3 @@ def make_params(
 def describe(params: RouterParams | AccumulateParams | InfluenceParams) -> dict[str, object]:
     """The parameters as JSON values (the fixed-point formats are reported on their own)."""
     return {k: asdict(v) if is_dataclass(v) else v for k, v in vars(params).items() if k != "fp"}
-
-
-def fixed_point(options: list[str]) -> FixedPointConfig:
-    """FixedPointConfig with the --format overrides applied (errors name the option and the value)."""
-    known = {f.name for f in fields(FixedPointConfig)}
-    changes: dict = {}
-    for option in options:
-        name, _, value = option.partition("=")
-        if name not in known:
-            raise UserError(
-                f"--format: unknown signal {name!r} in {option!r}; expected one of {', '.join(sorted(known))}"
-            )
-        try:
-            parts = [int(v) for v in value.split(",")]
-        except ValueError:
-            parts = []
-        if name == "lut_bits":
-            if len(parts) != 1:
-                raise UserError(f"--format: {option!r}; expected lut_bits=<bits>")
-            changes[name] = parts[0]
-        else:
-            if len(parts) != 2:
-                raise UserError(f"--format: {option!r}; expected {name}=<width>,<frac>")
-            changes[name] = Fmt(*parts)
-    return FixedPointConfig(**changes)
-
-
-def format_label(fp: FixedPointConfig) -> str:
-    """The formats as the --format options that make them from the defaults ("default" for none);
-    fixed_point(label.split()) gives fp back."""
-    changed = []
-    for f in fields(FixedPointConfig):
-        value, default = getattr(fp, f.name), getattr(DEFAULT, f.name)
-        if value != default:
-            changed.append(f"{f.name}={value}" if f.name == "lut_bits" else f"{f.name}={value.width},{value.frac}")
-    return " ".join(changed) or "default"
-
-
-def format_from_label(label: str) -> FixedPointConfig:
-    return DEFAULT if label == "default" else fixed_point(label.split())

@@ -28,8 +28,8 @@ from tqdm import tqdm  # noqa: E402
 
 from golden.atomic import atomic_path, atomic_write_text  # noqa: E402
 from golden.errors import UserError  # noqa: E402
-from golden.fixedpoint import DEFAULT, FixedPointConfig  # noqa: E402
-from rtl.params import check_blocks, egru_columns, format_from_label, format_label, make_params  # noqa: E402
+from golden.fixedpoint import DEFAULT, FixedPointConfig, format_from_label, format_label  # noqa: E402  # noqa: E402
+from rtl.params import check_blocks, egru_columns, make_params  # noqa: E402
 from rtl.resource_model import BASE, FEATURES, features  # noqa: E402
 from rtl.synth import DEVICES, block_resources, synthesize  # noqa: E402
 

@@ -13,7 +13,8 @@ from costmodel.errors import UserError
 from costmodel.fpga import BLOCKS, PARTS, bank_blocks, block_model, fpga_figures, load_fit
 from costmodel.hardware import HardwareSettings
 from costmodel.model import evaluate
-from rtl.params import format_from_label, make_params
+from golden.fixedpoint import format_from_label
+from rtl.params import make_params
 from rtl.parts import ram_tiling
 from rtl.synth_sweep import fit, read_rows
 

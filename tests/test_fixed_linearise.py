@@ -1,12 +1,14 @@
 """The integer linearisation unit (golden.fixed_linearise) against two independent computations:
 
 - exact rational arithmetic on the same integers (Fractions), one rounding per quantity: decay,
-  coef_u, coef_z, A_r, G's source columns and every entry of Mbar equal bit for bit;
+  coef_u, coef_z, ysr, A_r, G (its source columns; zero elsewhere) and every entry of Mbar equal
+  bit for bit;
 - the float model's own linearisation (golden.cells linearize and golden.immediate's compacted Mbar)
   evaluated on the dequantized integer records: within 2^-9 everywhere, and zero exactly where the
   float model's Mbar is zero, which pins the compacted column layout.
 
-Random EGRUs (both resets, ω = 0.4) carried by the integer cell unit over 12 steps."""
+Random EGRUs (both resets, ω = 0.4) carried by the integer cell unit over 12 steps; and a batch of
+samples computes what each sample computes alone."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from golden.cells import make_cell
 from golden.config import CellConfig
 from golden.fixed_cell import PseudoDerivative, cell_step
 from golden.fixed_linearise import compacted_layout, linearise
-from golden.fixedpoint import DEFAULT, to_fixed
+from golden.fixedpoint import DEFAULT, influence_step, round_to, to_fixed
 from golden.immediate import ImmediatePlan
 from golden.params import CellParams
 
@@ -46,7 +48,7 @@ def _run(reset: str, seed: int = 0, cfg=DEFAULT):
     for t in range(T):
         # input part W x + b rounded once to the pre format (the forward path's own input)
         shift = cfg.weight.frac + cfg.state.frac - cfg.pre.frac
-        part = {g: cfg.pre.saturate(((W[g] @ xs[t] + (b[g] << shift)) + (1 << (shift - 1))) >> shift) for g in "urz"}
+        part = {g: round_to(W[g] @ xs[t] + (b[g] << shift), shift + cfg.pre.frac, cfg.pre, "a") for g in "urz"}
         zero = np.zeros(N, dtype=np.int64)
         c_p, y_p, o_p = (zero, zero, zero) if prev is None else (prev.c, prev.y, prev.o)
         step = cell_step(c_p, y_p, o_p, V, part, theta, h, subtractive=subtractive, cfg=cfg)
@@ -97,7 +99,9 @@ def test_linearisation_is_bit_exact_against_rational_arithmetic(reset):
         coef_z = [_q(u[k] * dz[k], cfg.coef) for k in range(N)]
         assert lin.coef_u.tolist() == coef_u and lin.coef_z.tolist() == coef_z
         cu, cz = [F(v, 2**c) for v in coef_u], [F(v, 2**c) for v in coef_z]
-        A_r = [[_q(cz[k] * Vf["z"][k][m] * yp[m] * sr[m], cfg.coef) for m in range(N)] for k in range(N)]
+        ysr = [_q(yp[m] * sr[m], cfg.coef) for m in range(N)]
+        assert lin.ysr.tolist() == ysr
+        A_r = [[_q(cz[k] * Vf["z"][k][m] * F(ysr[m], 2**c), cfg.coef) for m in range(N)] for k in range(N)]
         assert lin.A_r.tolist() == A_r
         Af = [[F(v, 2**c) for v in row] for row in A_r]
         if reset == "subtractive":
@@ -106,16 +110,18 @@ def test_linearisation_is_bit_exact_against_rational_arithmetic(reset):
             decay = [_q(1 - u[k], cfg.coef) for k in range(N)]
         assert lin.decay.tolist() == decay
         sources = [src for src in range(N) if dp[src] != 0]
-        assert lin.sources.tolist() == sources and lin.d_src.tolist() == [dp[src] for src in sources]
+        assert lin.d_prev.tolist() == dp
         G = {}
-        for a, src in enumerate(sources):
+        for src in sources:
             for k in range(N):
                 value = cu[k] * Vf["u"][k][src] + cz[k] * Vf["z"][k][src] * r[src]
                 value += sum(Af[k][m] * Vf["r"][m][src] for m in range(N))
                 value -= int(k == src and reset == "paper")
                 G[k, src] = _q(value, cfg.coef)
-                assert lin.G_cols[k, a] == G[k, src]
+                assert lin.G[k, src] == G[k, src]
             checked_sources += 1
+        silent = [src for src in range(N) if dp[src] == 0]
+        assert not lin.G[:, silent].any()
         # every entry of Mbar
         ops = {"W": [F(int(v), 2**s) for v in x], "V": yp, "b": [F(1)]}
         for col in layout:
@@ -170,10 +176,65 @@ def test_linearisation_agrees_with_the_float_model_and_its_layout(reset):
             plan.add(mbar, flin)
         mbar = mbar[0].numpy()
         worst["decay"] = max(worst["decay"], np.abs(cfg.coef.to_float(lin.decay) - flin.decay[0].numpy()).max())
-        if len(lin.sources):
-            G = flin.G[0].numpy()[:, lin.sources]
-            worst["G"] = max(worst["G"], np.abs(cfg.coef.to_float(lin.G_cols) - G).max())
+        sources = np.nonzero(lin.d_prev)[0]
+        if len(sources):
+            G = flin.G[0].numpy()[:, sources]
+            worst["G"] = max(worst["G"], np.abs(cfg.coef.to_float(lin.G[:, sources]) - G).max())
         worst["Mbar"] = max(worst["Mbar"], np.abs(cfg.influence.to_float(lin.Mbar) - mbar).max())
         assert np.all(lin.Mbar[mbar == 0] == 0)  # the same structure, column for column
         assert np.count_nonzero(lin.Mbar) > 0.5 * np.count_nonzero(mbar)
     assert all(v <= 2.0**-9 for v in worst.values()), worst
+
+
+@pytest.mark.parametrize("reset", ["paper", "subtractive"])
+def test_a_batch_computes_what_each_sample_computes_alone(reset):
+    """Three samples stacked on a leading axis through the cell, linearisation and influence
+    update (all units as sources, silent ones with d = 0) against each sample alone with only its
+    active sources: equal bit for bit, step by step."""
+    runs = [_run(reset, seed=seed) for seed in (2, 3, 4)]
+    cfg, (_, V, _, _, theta, layout, h) = DEFAULT, runs[0]
+    n, P = N, layout[-1].stop
+    singles = []
+    for seed in (2, 3, 4):  # same weights and masks (seed 2's), inputs of each seed
+        rng = np.random.default_rng(100 + seed)
+        singles.append(to_fixed("x", rng.normal(0, 1.2, (T, N_IN)), cfg.state))
+    xs = np.stack(singles, axis=1)  # [T, 3, n_in]
+    W = {g: to_fixed("W", np.random.default_rng(9).uniform(-1, 1, (N, N_IN)), cfg.weight) for g in "urz"}
+    shift = cfg.weight.frac + cfg.state.frac - cfg.pre.frac
+    subtractive = reset == "subtractive"
+    zero = np.zeros((3, n), dtype=np.int64)
+    prev_b, M_b = None, np.zeros((3, n, P), dtype=np.int64)
+    prev_s, M_s = [None] * 3, [np.zeros((n, P), dtype=np.int64) for _ in range(3)]
+    for t in range(T):
+        part = {g: round_to(xs[t] @ W[g].T, shift + cfg.pre.frac, cfg.pre, "a") for g in "urz"}
+        c_p, y_p, o_p = (zero, zero, zero) if prev_b is None else (prev_b.c, prev_b.y, prev_b.o)
+        st = cell_step(c_p, y_p, o_p, V, part, theta, h, subtractive=subtractive, cfg=cfg)
+        lin = linearise(prev_b, st, xs[t], V, theta, layout, subtractive=subtractive, cfg=cfg)
+        M_b = influence_step(M_b, lin.decay, np.arange(n), lin.d_prev, lin.G, lin.Mbar, np.ones(n, bool), cfg)
+        for b in range(3):
+            p = prev_s[b]
+            zs = np.zeros(n, dtype=np.int64)
+            one = cell_step(
+                zs if p is None else p.c,
+                zs if p is None else p.y,
+                zs if p is None else p.o,
+                V,
+                {g: v[b] for g, v in part.items()},
+                theta,
+                h,
+                subtractive=subtractive,
+                cfg=cfg,
+            )
+            lone = linearise(p, one, xs[t, b], V, theta, layout, subtractive=subtractive, cfg=cfg)
+            src = np.nonzero(lone.d_prev)[0]
+            M_s[b] = influence_step(
+                M_s[b], lone.decay, src, lone.d_prev[src], lone.G[:, src], lone.Mbar, np.ones(n, bool), cfg
+            )
+            for name in ("c", "y", "d", "su", "sr", "dz"):
+                assert np.array_equal(getattr(st, name)[b], getattr(one, name)), name
+            for name in ("decay", "G", "Mbar", "A_r"):
+                assert np.array_equal(getattr(lin, name)[b], getattr(lone, name)), name
+            assert np.array_equal(M_b[b], M_s[b])
+            prev_s[b] = one
+        prev_b = st
+    assert np.count_nonzero(M_b) > 0.3 * M_b.size

@@ -26,7 +26,9 @@ def test_round_half_up_and_saturate():
     q = np.array([-7, -6, -5, -3, -2, -1, 0, 1, 2, 3, 5, 6])
     # q / 4 rounded half up: -1.75 -> -2, -1.5 -> -1, -1.25 -> -1, -0.75 -> -1, -0.5 -> 0, ...
     assert fx.round_shift(q, 2).tolist() == [-2, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 2]
-    assert fx.Fmt(4, 0).saturate(np.array([-9, -8, 7, 8])).tolist() == [-8, -8, 7, 7]
+    with fx.counting_saturations() as clipped:
+        assert fx.saturate(np.array([-9, -8, 7, 8, 30]), fx.Fmt(4, 0), "q").tolist() == [-8, -8, 7, 7, 7]
+    assert clipped == {"q": 3}
 
 
 def test_to_fixed_rounds_and_names_the_signal():

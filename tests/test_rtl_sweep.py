@@ -10,8 +10,9 @@ import re
 import pytest
 
 import rtl.synth_sweep as sweep
+from golden.fixedpoint import fixed_point
 from rtl.cli import main
-from rtl.params import RouterParams, fixed_point
+from rtl.params import RouterParams
 
 
 def test_fit_recovers_a_linear_model_exactly():
