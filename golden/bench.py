@@ -31,10 +31,11 @@ from tqdm import tqdm
 from golden.atomic import atomic_write_text
 from golden.cells import make_cell
 from golden.config import CellConfig
+from golden.fixed_train import FixedTrainer
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
 from golden.threads import cores, step_work, threads_for, use_threads
-from golden.train import TrainConfig, Trainer
+from golden.train import DEFAULT_LR, TrainConfig, Trainer
 
 MAC_FIELDS = ("forward_macs", "influence_macs", "rescale_macs", "immediate_macs", "gradient_macs")
 
@@ -104,16 +105,21 @@ def bench_point(
 
 def bench_spiral_iteration(repeats: int, threads: int) -> dict[str, Any]:
     """Seconds per spiral training iteration (n = 16, batch 32, T = 17) for each algorithm at
-    `threads` threads, and the count golden.threads would choose for each."""
+    `threads` threads, and the count golden.threads would choose for each; "fixed" is the integer
+    trainer's iteration (exact sparse RTRL, golden.fixed_step) and fixed_ratio its time over float
+    sparse RTRL's in the same run (target, DESIGN.md: at most 5)."""
     out: dict[str, Any] = {"threads": threads, "auto_threads": {}}
     torch.set_num_threads(threads)
-    for algo in ("bptt", "rtrl", "sparse-rtrl"):
-        config = TrainConfig(algo=algo)
+    runs = {algo: TrainConfig(algo=algo) for algo in ("bptt", "rtrl", "sparse-rtrl")}
+    runs["fixed"] = TrainConfig(numerics="fixed", optimizer="signum", lr=DEFAULT_LR["signum"])
+    for name, config in runs.items():
         with tempfile.TemporaryDirectory() as d:
-            trainer = Trainer(config, Path(d))
+            trainer = (FixedTrainer if name == "fixed" else Trainer)(config, Path(d))
             trainer.step()  # the first step pays one-off costs (the extension's load)
-            out[algo] = _best_time(trainer.step, repeats)[0]
-        out["auto_threads"][algo] = threads_for(step_work(algo, config.n, 2, config.batch))
+            out[name] = _best_time(trainer.step, repeats)[0]
+        if name != "fixed":
+            out["auto_threads"][name] = threads_for(step_work(name, config.n, 2, config.batch))
+    out["fixed_ratio"] = out["fixed"] / out["sparse-rtrl"]
     return out
 
 
@@ -166,11 +172,15 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Spiral task, one iteration (n = 16, batch 32, T = 17; torch {report['torch']}, {report['cores']} cores):",
         "",
-        "| threads | BPTT s | dense RTRL s | sparse RTRL s |",
-        "|---|---|---|---|",
+        "| threads | BPTT s | dense RTRL s | sparse RTRL s | fixed-point sparse RTRL s "
+        "| fixed / float sparse | target ≤ 5 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in report["spiral"]:
-        lines.append(f"| {s['threads']} | {s['bptt']:.4f} | {s['rtrl']:.4f} | {s['sparse-rtrl']:.4f} |")
+        lines.append(
+            f"| {s['threads']} | {s['bptt']:.4f} | {s['rtrl']:.4f} | {s['sparse-rtrl']:.4f} | {s['fixed']:.4f} | "
+            f"{s['fixed_ratio']:.2f} | {'met' if s['fixed_ratio'] <= 5 else 'MISSED'} |"
+        )
     auto = report["spiral"][0]["auto_threads"]
     lines += ["", "Threads golden.threads chooses for it: " + ", ".join(f"{k} {v}" for k, v in auto.items()) + "."]
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -23,12 +24,15 @@ from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_c
 from golden.config import CELLS, DTYPES, RESETS, CellConfig
 from golden.errors import UserError
 from golden.figures import load_run, plot_fig3
+from golden.fixed_errors import markdown as fixed_errors_markdown
+from golden.fixed_errors import measure
 from golden.outlock import locked_folder
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
-from golden.threads import step_work, use_threads
+from golden.threads import cores, step_work, use_threads
 from golden.trace import make_trace
 from golden.train import ALGOS, TrainConfig, train
+from golden.widths import load_widths_spec, run_widths
 
 CELL_KEYS = ("cell", "reset", "n", "n_in", "gamma", "epsilon", "omega")
 DEFAULTS = {k: CellConfig.__dataclass_fields__[k].default for k in CELL_KEYS}  # one source: CellConfig
@@ -95,7 +99,26 @@ def build_parser() -> Parser:
     t.add_argument("--gamma", type=float, default=0.7, help="pseudo-derivative height (default 0.7)")
     t.add_argument("--iterations", type=int, default=1700, help="parameter updates (default 1700)")
     t.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
-    t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    t.add_argument("--lr", type=float, help="learning rate (default: 3e-3 adam, 0.25 sgdm, 2^-8 signum)")
+    t.add_argument(
+        "--optimizer",
+        help="adam, sgdm (SGD with momentum) or signum (sign of the momentum) (default: adam; signum with "
+        "--numerics fixed)",
+    )
+    t.add_argument("--momentum", type=float, default=0.875, help="sgdm's and signum's (default 0.875 = 1 - 2^-3)")
+    t.add_argument(
+        "--numerics",
+        default="float",
+        help="float (torch, --dtype) or fixed: the integer training step of golden.fixed_step (default float)",
+    )
+    t.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        dest="formats",
+        metavar="SIGNAL=WIDTH,FRAC",
+        help="with --numerics fixed: override one word format (repeatable), as rtl's --format",
+    )
     t.add_argument("--seed", type=int, default=0, help="seeds weights, masks and batch order (default 0)")
     t.add_argument("--data-seed", type=int, default=0, dest="data_seed", help="seeds the data set (default 0)")
     t.add_argument("--samples", type=int, default=10_000, dest="n_samples", help="data set size (default 10000)")
@@ -140,6 +163,34 @@ def build_parser() -> Parser:
         help="torch threads for the grid (default 0: chosen per point from its work); the spiral "
         "iteration is timed at 1 thread and at every core either way",
     )
+
+    e = sub.add_parser(
+        "fixed-errors", help="the integer training step against float64, quantity by quantity; JSON and markdown"
+    )
+    e.add_argument("--run", help="a --numerics fixed run folder: measure its network (default: a seeded initial one)")
+    e.add_argument("--n", type=int, default=16, help="units of the initial network (default 16)")
+    e.add_argument("--omega", type=float, default=0.0, help="masked fraction of the initial network (default 0)")
+    e.add_argument("--reset", default="paper", help=f"EGRU reset, one of {', '.join(RESETS)} (default paper)")
+    e.add_argument("--epsilon", type=float, default=1.0, help="pseudo-derivative half-width (default 1.0)")
+    e.add_argument("--seed", type=int, default=0, help="seeds the initial network and the batch (default 0)")
+    e.add_argument("--optimizer", default="signum", help="the rule of the weights row: signum or sgdm (default signum)")
+    e.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        dest="formats",
+        metavar="SIGNAL=WIDTH,FRAC",
+        help="override one word format (repeatable)",
+    )
+    e.add_argument("--updates", type=int, default=10, help="k of the weights row (default 10)")
+    e.add_argument("--out", required=True, help="folder for fixed_errors.json and fixed_errors.md")
+    _threads_option(e)
+
+    w = sub.add_parser("widths", help="fixed-point training over grids of word widths: CSV, table, plot")
+    w.add_argument("spec", help="a widths spec (YAML; see golden/widths.py and sweeps/widths/widths-spiral.yaml)")
+    w.add_argument("--out", help="output folder (default out/widths/<spec name>)")
+    w.add_argument("--workers", type=int, default=0, help="runs trained at once (default 0: one per core)")
+    w.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
     return parser
 
 
@@ -286,10 +337,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         metrics = train(config, out, resume=args.resume, progress=not args.no_progress, on_checkpoint=kept)
     acc = {k: round(v["accuracy"], 4) for k, v in metrics["final"].items()}
+    wall = json.loads((out / "timing.json").read_text())["wall_seconds"]
     test = metrics["final"]["test"]
     print(
         f"{config.algo} {config.cell} omega={config.omega}: accuracy {acc}, test alpha={test['alpha']:.3f} "
-        f"beta={test['beta']:.3f}, {metrics['wall_seconds']:.0f} s; wrote {args.out}/metrics.json and checkpoint.pt"
+        f"beta={test['beta']:.3f}, {wall:.0f} s; wrote {args.out}/metrics.json, timing.json and checkpoint.pt"
     )
     return 0
 
@@ -315,8 +367,54 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fixed_errors(args: argparse.Namespace) -> int:
+    _positive_int("--updates", args.updates)
+    if args.run:
+        run = Path(args.run)
+        _, extra = load_checkpoint(run / "checkpoint.pt")
+        if "train_config" not in extra:
+            raise UserError(f"--run: {run}/checkpoint.pt is not a training checkpoint")
+        config = TrainConfig(**extra["train_config"])
+        if config.numerics != "fixed":
+            raise UserError(f"--run: {run} was trained with --numerics {config.numerics}; expected fixed")
+    else:
+        run = None
+        fields = ("n", "omega", "reset", "epsilon", "seed", "optimizer", "formats")
+        config = TrainConfig(numerics="fixed", **{k: getattr(args, k) for k in fields})
+    use_threads(args.threads, step_work("sparse-rtrl", config.n, 2, config.batch))
+    with locked_folder(out_folder(args.out)) as out, tempfile.TemporaryDirectory() as scratch:
+        report = measure(config, run, args.updates, Path(scratch))
+        atomic_write_text(out / "fixed_errors.json", json.dumps(report, indent=1))
+        atomic_write_text(out / "fixed_errors.md", fixed_errors_markdown(report))
+    print(fixed_errors_markdown(report), end="")
+    outside = [r["quantity"] for r in report["rows"] if not r["within"]]
+    print(f"{len(outside)} of {len(report['rows'])} rows outside their bound; wrote {out}/fixed_errors.json and .md")
+    return 0
+
+
+def cmd_widths(args: argparse.Namespace) -> int:
+    spec = load_widths_spec(args.spec)
+    if args.workers < 0:
+        raise UserError(f"--workers: got {args.workers}; expected 0 (one per core) or a positive count")
+    workers = args.workers or cores()
+    with locked_folder(out_folder(args.out or f"out/widths/{spec.name}")) as out:
+        on_interrupt(f"finished runs are kept in {out}/runs and started ones resume; run the same command again")
+        rows = run_widths(spec, out, workers, progress=not args.no_progress)
+    print((out / "widths.md").read_text(), end="")
+    print(f"{len(rows)} runs; wrote {out}/widths.csv, widths.md and widths.png")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"trace": cmd_trace, "demo": cmd_demo, "train": cmd_train, "fig3": cmd_fig3, "bench": cmd_bench}
+    commands = {
+        "trace": cmd_trace,
+        "demo": cmd_demo,
+        "train": cmd_train,
+        "fig3": cmd_fig3,
+        "bench": cmd_bench,
+        "fixed-errors": cmd_fixed_errors,
+        "widths": cmd_widths,
+    }
     return run_cli("golden", build_parser(), commands, argv)
 
 

@@ -1,8 +1,9 @@
-"""Parameter updates for online RTRL: plain SGD, with theta trained through tau = logit(theta)."""
+"""Parameter updates: plain SGD for online RTRL with theta trained through tau = logit(theta), and
+Signum (sign of the momentum; Bernstein et al., ICML 2018), the rule the fixed-point trainer uses."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 
@@ -26,3 +27,27 @@ def sgd(params: CellParams, lr: float) -> Callable[[dict[str, torch.Tensor]], No
                 w.sub_(lr * grad)
 
     return update
+
+
+class Signum(torch.optim.Optimizer):
+    """m <- momentum m + g (m = g at the first step, as torch's SGD), w <- w - lr sign(m).
+
+    Every parameter moves by exactly lr or not at all, so the update needs no multiplier and the
+    gradient's magnitude only has to be right to its sign: what makes it the hardware rule of
+    golden.fixed_step, where momentum is 1 - 2^-mu and lr 2^-lambda."""
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, momentum: float):
+        super().__init__(params, {"lr": lr, "momentum": momentum})
+
+    @torch.no_grad()
+    def step(self) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = p.grad.clone()
+                else:
+                    state["momentum_buffer"].mul_(group["momentum"]).add_(p.grad)
+                p.sub_(group["lr"] * torch.sign(state["momentum_buffer"]))

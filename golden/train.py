@@ -7,7 +7,10 @@ any one step); c_T carries the same information densely and needs no extra influ
 the loss credit is then dL/dc_T alone.
 
 theta is trained as tau = logit(theta) (golden.params); Adam (lr 3e-3, batch 32, 1700 iterations,
-the paper's settings) updates W, V, b, tau and the readout. Online mode (`update_every` k) updates
+the paper's settings) updates W, V, b, tau and the readout; or SGD with momentum (`optimizer`
+"sgdm": m <- momentum m + g, w <- w - lr m, torch's SGD) or Signum ("signum": the same m,
+w <- w - lr sign(m), golden.optim), the two rules the fixed-point trainer (`numerics` "fixed",
+golden.fixed_train) implements in integers. Online mode (`update_every` k) updates
 after every k steps of a sequence and carries the influence matrix across updates; with the
 spiral's single loss at the last step the credit is zero before it, so online and offline coincide
 here unless k divides the sequence otherwise.
@@ -31,11 +34,22 @@ from golden.cells import make_cell
 from golden.checkpoint import load_checkpoint, save_checkpoint
 from golden.config import CellConfig
 from golden.errors import UserError
+from golden.fixedpoint import FixedPointConfig, fixed_point
+from golden.optim import Signum
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
 from golden.spiral import spiral_dataset
 
 ALGOS = ("bptt", "rtrl", "sparse-rtrl")
+NUMERICS = ("float", "fixed")
+OPTIMIZERS = ("adam", "sgdm", "signum")
+DEFAULT_LR = {"adam": 3e-3, "sgdm": 0.25, "signum": 2.0**-8}  # powers of two that train the spiral (README)
+
+
+def power_of_two_exponent(value: float) -> int | None:
+    """k with value = 2^-k for a power of two value <= 1, else None."""
+    mantissa, exponent = math.frexp(value)
+    return 1 - exponent if mantissa == 0.5 and exponent <= 1 else None
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,7 @@ class TrainConfig:
     algo: str = "sparse-rtrl"
     iterations: int = 1700
     batch: int = 32
-    lr: float = 3e-3
+    lr: float | None = None  # None: DEFAULT_LR of the optimizer
     seed: int = 0
     data_seed: int = 0
     n_samples: int = 10_000
@@ -57,10 +71,25 @@ class TrainConfig:
     eval_every: int = 100
     checkpoint_every: int = 100
     dtype: str = "float64"
+    numerics: str = "float"
+    optimizer: str | None = None  # None: adam in float, signum in fixed point
+    momentum: float = 0.875
+    formats: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "formats", tuple(self.formats))  # a list once read back from JSON
+        if self.optimizer is None:
+            object.__setattr__(self, "optimizer", "signum" if self.numerics == "fixed" else "adam")
+        if self.lr is None and self.optimizer in DEFAULT_LR:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         if self.algo not in ALGOS:
             raise UserError(f"algo: unknown algorithm {self.algo!r}; expected one of {', '.join(ALGOS)}")
+        if self.numerics not in NUMERICS:
+            raise UserError(f"numerics: got {self.numerics!r}; expected one of {', '.join(NUMERICS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"optimizer: got {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise UserError(f"momentum: got {self.momentum}; expected a number in [0, 1)")
         for name in ("iterations", "batch", "eval_every", "checkpoint_every", "n_samples"):
             if getattr(self, name) <= 0:
                 raise UserError(f"{name}: got {getattr(self, name)}; expected a positive integer")
@@ -72,6 +101,41 @@ class TrainConfig:
             if self.algo == "bptt":
                 raise UserError("update_every: online updates need an RTRL algorithm, not bptt")
         self.cell_config()  # validates the cell fields
+        if self.numerics == "fixed":
+            self._check_fixed()
+        elif self.formats:
+            raise UserError("format: word formats apply to --numerics fixed only")
+
+    def _check_fixed(self) -> None:
+        """What the integer trainer implements (golden.fixed_train): exact sparse RTRL of the EGRU with
+        sgdm or signum by shifts, so lr, 1 - momentum and the batch are powers of two."""
+        if self.cell != "egru":
+            raise UserError(f"cell: {self.cell!r}; --numerics fixed trains the egru cell only")
+        if self.algo != "sparse-rtrl":
+            raise UserError(f"algo: {self.algo!r}; --numerics fixed runs exact sparse RTRL (sparse-rtrl)")
+        if self.optimizer == "adam":
+            raise UserError("optimizer: 'adam'; --numerics fixed updates by signum or sgdm (shifts, no division)")
+        lr_shift = power_of_two_exponent(self.lr)
+        if lr_shift is None:
+            raise UserError(
+                f"lr: got {self.lr}; --numerics fixed shifts by it, so expected a power of two <= 1 (e.g. 0.125)"
+            )
+        if power_of_two_exponent(1 - self.momentum) is None:
+            raise UserError(
+                f"momentum: got {self.momentum}; --numerics fixed needs 1 - momentum a power of two"
+                " (0, 0.5, 0.75, 0.875, ...)"
+            )
+        if power_of_two_exponent(1 / self.batch) is None:
+            raise UserError(
+                f"batch: got {self.batch}; --numerics fixed averages by a shift, so expected a power of two"
+            )
+        master = self.fixed_point().master  # validates the formats
+        if self.optimizer == "signum" and lr_shift > master.frac:
+            raise UserError(f"lr: got {self.lr}; signum steps by it, expected at least master's LSB 2^-{master.frac}")
+
+    def fixed_point(self) -> FixedPointConfig:
+        """The word formats: the project's defaults with this run's overrides."""
+        return fixed_point(list(self.formats))
 
     def cell_config(self) -> CellConfig:
         return CellConfig(
@@ -87,6 +151,21 @@ class TrainConfig:
         )
 
 
+def initial_leaves(config: TrainConfig) -> tuple[CellParams, dict[str, torch.Tensor]]:
+    """The seeded initial parameters and the trained leaves made from them: every block but theta,
+    tau = logit(theta), and the readout w_out ~ U(-1/sqrt(n), 1/sqrt(n)), b_out = 0."""
+    params = CellParams.initialise(config.cell_config())
+    gen = torch.Generator().manual_seed(config.seed + 3)
+    dt = params.config.torch_dtype
+    leaves = {k: v.clone() for k, v in params.tensors.items() if k != "theta"}
+    if "theta" in params.tensors:
+        leaves["tau"] = torch.logit(params.tensors["theta"])
+    bound = 1 / math.sqrt(config.n)
+    leaves["w_out"] = (torch.rand(config.n, generator=gen, dtype=dt) * 2 - 1) * bound
+    leaves["b_out"] = torch.zeros((), dtype=dt)
+    return params, leaves
+
+
 class Trainer:
     """Owns the parameters (as optimiser leaves), the data, the history and the checkpoints."""
 
@@ -95,21 +174,19 @@ class Trainer:
         self.out = out
         self.cell = make_cell(config.cell_config())
         self.data = spiral_dataset(config.n_samples, config.data_seed, dtype=config.cell_config().torch_dtype)
-        self.params = CellParams.initialise(config.cell_config())
-        gen = torch.Generator().manual_seed(config.seed + 3)
-        dt = self.params.config.torch_dtype
-        leaves = {k: v.clone() for k, v in self.params.tensors.items() if k != "theta"}
-        if "theta" in self.params.tensors:
-            leaves["tau"] = torch.logit(self.params.tensors["theta"])
-        bound = 1 / math.sqrt(config.n)
-        leaves["w_out"] = (torch.rand(config.n, generator=gen, dtype=dt) * 2 - 1) * bound
-        leaves["b_out"] = torch.zeros((), dtype=dt)
+        self.params, leaves = initial_leaves(config)
         self.leaves = {k: v.requires_grad_(True) for k, v in leaves.items()}
-        self.optimizer = torch.optim.Adam(list(self.leaves.values()), lr=config.lr)
+        leaves = list(self.leaves.values())
+        if config.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(leaves, lr=config.lr)
+        elif config.optimizer == "sgdm":
+            self.optimizer = torch.optim.SGD(leaves, lr=config.lr, momentum=config.momentum)
+        else:
+            self.optimizer = Signum(leaves, lr=config.lr, momentum=config.momentum)
         self.iteration = 0
         self.history: list[dict[str, Any]] = []
         self.evals: list[dict[str, Any]] = []
-        self.wall = 0.0
+        self.seconds: list[float] = []
 
     # -- parameters ---------------------------------------------------------------------------
     def sync(self) -> None:
@@ -121,16 +198,8 @@ class Trainer:
                 )
 
     def _batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Iteration i's batch: consecutive slices of a per-epoch seeded permutation (resumable)."""
         train = self.data["train"]
-        B, N = self.config.batch, len(train)
-        start = i * B
-        idx = []
-        while len(idx) < B:
-            epoch, pos = divmod(start + len(idx), N)
-            perm = torch.randperm(N, generator=torch.Generator().manual_seed(self.config.seed * 100_003 + epoch))
-            idx.extend(perm[pos : pos + B - len(idx)].tolist())
-        idx_t = torch.tensor(idx)
+        idx_t = torch.tensor(batch_indices(i, len(train), self.config.batch, self.config.seed))
         return train.x[:, idx_t], train.y[idx_t]
 
     # -- one iteration ------------------------------------------------------------------------
@@ -239,9 +308,8 @@ class Trainer:
             stats = self._step_rtrl(x, y)
         omega = self.params.sparsity()["omega_maskable"]
         stats["paper_compute"] = (1 - stats["beta"]) ** 2 * (1 - omega) ** 2
-        stats["seconds"] = time.perf_counter() - t0
         stats["iteration"] = self.iteration + 1
-        self.wall += stats["seconds"]
+        self.seconds.append(time.perf_counter() - t0)
         self.iteration += 1
         self.history.append(stats)
         return stats
@@ -278,32 +346,15 @@ class Trainer:
             "leaves": {k: v.detach().clone() for k, v in self.leaves.items()},
             "history": self.history,
             "evals": self.evals,
-            "wall": self.wall,
+            "seconds": self.seconds,
         }
         save_checkpoint(self.out / "checkpoint.pt", self.params, extra)
-        atomic_write_text(self.out / "metrics.json", json.dumps(self.metrics(), indent=1))
+        write_metrics(self.out, self.metrics(), self.seconds)
 
     def restore(self) -> None:
         path = self.out / "checkpoint.pt"
         params, extra = load_checkpoint(path)
-        needed = ("train_config", "iteration", "optimizer", "leaves", "history", "evals", "wall")
-        missing = [k for k in needed if k not in extra]
-        if missing:
-            raise UserError(f"--resume: {path} is not a training checkpoint (no {', '.join(missing)})")
-        try:
-            stored = TrainConfig(**extra["train_config"])
-        except TypeError as exc:
-            raise UserError(f"--resume: {path}: bad train_config ({exc})") from None
-        may_differ = ("iterations", "eval_every", "checkpoint_every")
-        diff = {
-            k: (v, getattr(self.config, k))
-            for k, v in asdict(stored).items()
-            if getattr(self.config, k) != v and k not in may_differ
-        }
-        if diff:
-            raise UserError(
-                f"--resume: the checkpoint in {self.out} was trained with other settings {diff} (stored, given)"
-            )
+        extra = resumable_extra(path, self.config, extra, ("optimizer", "leaves"))
         with torch.no_grad():
             for k, v in extra["leaves"].items():
                 self.leaves[k].copy_(v)
@@ -311,7 +362,7 @@ class Trainer:
         self.iteration = extra["iteration"]
         self.history = extra["history"]
         self.evals = extra["evals"]
-        self.wall = extra["wall"]
+        self.seconds = extra["seconds"]
         self.sync()
 
     def metrics(self) -> dict[str, Any]:
@@ -319,12 +370,54 @@ class Trainer:
         return {
             "config": asdict(self.config),
             "iterations_done": self.iteration,
-            "wall_seconds": self.wall,
             "sparsity": self.params.sparsity(),
             "final": final,
             "evals": self.evals,
             "history": self.history,
         }
+
+
+def batch_indices(i: int, size: int, batch: int, seed: int) -> list[int]:
+    """Iteration i's training samples: consecutive slices of a per-epoch seeded permutation of the
+    training split (so a resumed run draws what it would have drawn)."""
+    start, idx = i * batch, []
+    while len(idx) < batch:
+        epoch, pos = divmod(start + len(idx), size)
+        perm = torch.randperm(size, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        idx.extend(perm[pos : pos + batch - len(idx)].tolist())
+    return idx
+
+
+def write_metrics(out: Path, metrics: dict[str, Any], seconds: list[float]) -> None:
+    """metrics.json (a function of the configuration alone) and timing.json (this machine's wall
+    clock per iteration), each written atomically."""
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
+    timing = {"wall_seconds": sum(seconds), "seconds_per_iteration": seconds}
+    atomic_write_text(out / "timing.json", json.dumps(timing, indent=1))
+
+
+RESUMABLE = ("train_config", "iteration", "history", "evals", "seconds")
+
+
+def resumable_extra(path: Path, config: TrainConfig, extra: dict[str, Any], own: tuple[str, ...]) -> dict[str, Any]:
+    """A checkpoint's trainer state, checked: every key present (RESUMABLE and the trainer's `own`)
+    and trained with the settings given (all but the iteration, evaluation and checkpoint counts)."""
+    missing = [k for k in RESUMABLE + own if k not in extra]
+    if missing:
+        raise UserError(f"--resume: {path} is not a training checkpoint (no {', '.join(missing)})")
+    try:
+        stored = TrainConfig(**extra["train_config"])
+    except TypeError as exc:
+        raise UserError(f"--resume: {path}: bad train_config ({exc})") from None
+    may_differ = ("iterations", "eval_every", "checkpoint_every")
+    diff = {
+        k: (v, getattr(config, k)) for k, v in asdict(stored).items() if getattr(config, k) != v and k not in may_differ
+    }
+    if diff:
+        raise UserError(
+            f"--resume: the checkpoint in {path.parent} was trained with other settings {diff} (stored, given)"
+        )
+    return extra
 
 
 def train(
@@ -338,7 +431,12 @@ def train(
     checkpoint and at the end (`on_checkpoint(iteration)` after each). Returns the final metrics."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config, out)
+    if config.numerics == "fixed":
+        from golden.fixed_train import FixedTrainer  # numpy only; imported when used
+
+        trainer: Trainer | FixedTrainer = FixedTrainer(config, out)
+    else:
+        trainer = Trainer(config, out)
     if (out / "checkpoint.pt").exists():
         if not resume:
             raise UserError(
@@ -351,7 +449,7 @@ def train(
         total=config.iterations,
         initial=trainer.iteration,
         disable=not progress,
-        desc=f"{config.algo} {config.cell} omega={config.omega}",
+        desc=f"{config.algo} {config.cell} omega={config.omega}" + (" fixed" if config.numerics == "fixed" else ""),
         unit="it",
     )
     while trainer.iteration < config.iterations:

@@ -19,7 +19,8 @@ from golden.rtrl import run_rtrl
 def test_small_bench_reports_counter_ratios(tmp_path, capsys, monkeypatch):
     def spiral(repeats, threads):
         auto = {"bptt": 1, "rtrl": 1, "sparse-rtrl": 1}
-        return {"threads": threads, "auto_threads": auto, "bptt": threads, "rtrl": 2.0 * threads, "sparse-rtrl": 3.0}
+        times = {"bptt": threads, "rtrl": 2.0 * threads, "sparse-rtrl": 3.0, "fixed": 6.0, "fixed_ratio": 2.0}
+        return {"threads": threads, "auto_threads": auto, **times}
 
     monkeypatch.setattr("golden.bench.bench_spiral_iteration", spiral)
     monkeypatch.setattr("golden.bench.cores", lambda: 2)
