@@ -39,6 +39,7 @@ from costmodel.errors import UserError
 from costmodel.fpga import UNITS as FPGA_UNITS
 from costmodel.fpga import check_part, fpga_figures
 from costmodel.table1 import Table1Cost
+from golden.fixedpoint import fixed_point
 
 DEFAULT_ENERGY_TABLE = Path(__file__).parent / "data" / "energy_45nm.yaml"
 MAC_TYPES = ("int8", "int32", "fp16", "fp32")
@@ -70,6 +71,15 @@ class HardwareSettings:
             raise UserError(f"hardware.clock_mhz: got {self.clock_mhz!r}; expected a number > 0")
         if not self.static_power_mw >= 0:
             raise UserError(f"hardware.static_power_mw: got {self.static_power_mw!r}; expected a number >= 0")
+
+    @classmethod
+    def from_formats(cls, formats: tuple[str, ...], **settings: Any) -> "HardwareSettings":
+        """Word widths from a fixed-point configuration (golden.fixedpoint, `--format` strings):
+        weight_bits, state_bits and influence_bits are its weight, state and influence widths."""
+        cfg = fixed_point(list(formats))
+        return cls(
+            weight_bits=cfg.weight.width, state_bits=cfg.state.width, influence_bits=cfg.influence.width, **settings
+        )
 
 
 @dataclass(frozen=True)

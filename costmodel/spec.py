@@ -24,12 +24,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -38,6 +36,7 @@ from costmodel.errors import UserError
 from costmodel.fpga import check_part, check_range
 from costmodel.hardware import MAC_TYPES, HardwareSettings
 from costmodel.table1 import METHODS
+from golden.yaml_spec import read_yaml, validate_document
 
 PARAMETERS = ("n", "p", "p_per_n2", "T", "alpha", "beta", "omega", "lanes", "clock_mhz")
 PLOTS = ("op_ratio", "memory_vs_n", "time_vs_n", "crossover_T", "energy_memory_pareto", "learning_curves", "fpga_vs_n")
@@ -102,8 +101,28 @@ class Hardware(_Strict):
                 raise ValueError(str(error).removeprefix("hardware.fpga_device: ")) from None
         return part
 
+    formats: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _widths_from_formats(self) -> "Hardware":
+        """formats (SIGNAL=WIDTH,FRAC, as `golden train --format`) set weight, state and influence bits."""
+        if self.formats:
+            given = sorted({"weight_bits", "state_bits", "influence_bits"} & self.model_fields_set)
+            if given:
+                raise ValueError(f"give either formats or {', '.join(given)}, not both")
+            try:
+                HardwareSettings.from_formats(tuple(self.formats))
+            except UserError as error:
+                raise ValueError(f"formats: {str(error).removeprefix('--format: ')}") from None
+        return self
+
     def settings(self) -> HardwareSettings:
-        return HardwareSettings(**self.model_dump())
+        fields = self.model_dump(exclude={"formats"})
+        if not self.formats:
+            return HardwareSettings(**fields)
+        for name in ("weight_bits", "state_bits", "influence_bits"):
+            del fields[name]
+        return HardwareSettings.from_formats(tuple(self.formats), **fields)
 
 
 class SweepSpec(_Strict):
@@ -226,42 +245,14 @@ def axis_values(axis: Axis) -> np.ndarray:
     raise TypeError("random axes have no fixed values")
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    parts = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif item in {c.__name__ for c in Axis.__args__}:  # pydantic names the union member tried
-            continue
-        else:
-            parts.append(f".{item}" if parts else str(item))
-    return "".join(parts) or "(top level)"
-
-
 def parse_spec(data: Any, source: str = "spec") -> SweepSpec:
     """Validate a loaded YAML document; raises UserError naming the key path and the value."""
-    try:
-        return SweepSpec.model_validate(data)
-    except ValidationError as exc:
-        first = min(exc.errors(), key=lambda e: len(e["loc"]))  # the shallowest: usually the real cause
-        msg = first["msg"].removeprefix("Value error, ")
-        if not first["loc"]:  # a check of the whole spec: its message names the key itself
-            raise UserError(f"{source}: {msg}") from None
-        value = first.get("input")
-        shown = repr(value) if not isinstance(value, dict) or len(repr(value)) < 80 else "{...}"
-        raise UserError(f"{source}: {_location(first['loc'])}: {msg} (got {shown})") from None
+    return validate_document(SweepSpec, data, source, skip=frozenset(c.__name__ for c in Axis.__args__))
 
 
 def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"spec {path}: no such file")
-    if not path.is_file():
-        raise UserError(f"spec {path}: not a regular file (a folder or a device); expected a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"spec {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path)
     if isinstance(data, dict) and isinstance(data.get("golden_runs"), list):
         # relative run folders are relative to the spec file
         data["golden_runs"] = [
