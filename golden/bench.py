@@ -31,6 +31,7 @@ from tqdm import tqdm
 from golden.atomic import atomic_write_text
 from golden.cells import make_cell
 from golden.config import CellConfig
+from golden.fixed_step import reuse_freed_memory
 from golden.fixed_train import FixedTrainer
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
@@ -107,7 +108,10 @@ def bench_spiral_iteration(repeats: int, threads: int) -> dict[str, Any]:
     """Seconds per spiral training iteration (n = 16, batch 32, T = 17) for each algorithm at
     `threads` threads, and the count golden.threads would choose for each; "fixed" is the integer
     trainer's iteration (exact sparse RTRL, golden.fixed_step) and fixed_ratio its time over float
-    sparse RTRL's in the same run (target, DESIGN.md: at most 5)."""
+    sparse RTRL's in the same run (target, DESIGN.md: at most 5). Both run under the malloc settings
+    the integer trainer sets (golden.fixed_step.reuse_freed_memory), so neither pays page faults the
+    other does not."""
+    reuse_freed_memory()
     out: dict[str, Any] = {"threads": threads, "auto_threads": {}}
     torch.set_num_threads(threads)
     runs = {algo: TrainConfig(algo=algo) for algo in ("bptt", "rtrl", "sparse-rtrl")}

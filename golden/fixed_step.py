@@ -36,6 +36,8 @@ SGD with momentum at its best power of two (0.25) sits at chance until iteration
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -82,6 +84,21 @@ class SequenceStats:
     influence_entries: int
 
 
+def reuse_freed_memory() -> None:
+    """Ask glibc's malloc to serve large arrays from the heap and keep freed memory (mallopt
+    M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, 256 and 512 MB). A training step allocates a few
+    [B, n, P] temporaries per time step; by default each is a fresh mmap whose pages fault in on
+    first touch, which measured more than half of a step (n = 16: 0.10 s against 0.045 s). Elsewhere
+    than glibc this does nothing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
+    mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
+
+
 def check_integers(name: str, array: np.ndarray) -> np.ndarray:
     """Refuse anything but int64 on the integer path (no float reaches it after conversion)."""
     if not isinstance(array, np.ndarray) or array.dtype != np.int64:
@@ -100,6 +117,7 @@ class IntegerLearner:
         subtractive: bool,
         cfg: FixedPointConfig,
     ):
+        reuse_freed_memory()
         self.master = {k: check_integers(k, v) for k, v in master.items()}
         self.momentum = {k: np.zeros_like(v) for k, v in master.items()}
         self.layout, self.h, self.subtractive, self.cfg = layout, h, subtractive, cfg

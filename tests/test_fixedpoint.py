@@ -131,3 +131,22 @@ def test_a_description_without_a_newer_format_reads_as_the_configuration_it_was(
     assert FixedPointConfig.from_dict(changed).influence == Fmt(20, 14)
     with pytest.raises(Exception, match="unknown signal 'colour'"):
         FixedPointConfig.from_dict({**older, "colour": 3})
+
+
+@pytest.mark.parametrize("a_width,b_width,k", [(18, 24, 16), (18, 24, 2047), (24, 28, 7), (26, 28, 4), (30, 30, 16)])
+def test_exact_matmul_equals_the_integer_product(a_width, b_width, k):
+    """Full-scale words (every entry at or near a format's extreme, so partial sums reach the bound)
+    through exact_matmul against Python's integers: equal, on both sides of the 2^53 limit."""
+    rng = np.random.default_rng(k)
+    lo_a, hi_a = -(1 << (a_width - 1)), (1 << (a_width - 1)) - 1
+    lo_b, hi_b = -(1 << (b_width - 1)), (1 << (b_width - 1)) - 1
+    a = rng.choice([lo_a, hi_a, lo_a + 1, hi_a - 1], size=(3, 4, k)).astype(np.int64)
+    b = rng.choice([lo_b, hi_b, lo_b + 3], size=(3, k, 5)).astype(np.int64)
+    a[0, 0, :], b[0, :, 0] = lo_a, lo_b  # one output at the largest magnitude the words allow
+    want = [
+        [[sum(int(a[i, r, j]) * int(b[i, j, c]) for j in range(k)) for c in range(5)] for r in range(4)]
+        for i in range(3)
+    ]
+    got = fx.exact_matmul(a, b, a_width, b_width)
+    assert got.dtype == np.int64 and got.tolist() == want
+    assert abs(want[0][0][0]) == k << (a_width + b_width - 2)
