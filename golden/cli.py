@@ -343,6 +343,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{config.algo} {config.cell} omega={config.omega}: accuracy {acc}, test alpha={test['alpha']:.3f} "
         f"beta={test['beta']:.3f}, {wall:.0f} s; wrote {args.out}/metrics.json, timing.json and checkpoint.pt"
     )
+    if config.numerics == "fixed":
+        clipped = metrics["saturations"]
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(clipped.items(), key=lambda kv: -kv[1]))
+        print(f"saturated values over the run: {sum(clipped.values())}" + (f" ({detail})" if detail else ""))
     return 0
 
 

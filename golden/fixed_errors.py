@@ -37,6 +37,7 @@ from golden.cells import make_cell
 from golden.fixed_train import FixedTrainer
 from golden.fixedpoint import influence_coefficients
 from golden.immediate import ImmediatePlan
+from golden.spiral import STEPS
 from golden.train import TrainConfig, Trainer, batch_indices
 
 # Bounds on each step's error at the default formats, about four times what the initial and the
@@ -68,7 +69,7 @@ class Row:
 
 def _float_params(trainer: FixedTrainer):
     """The integer model's forward words as float64 cell parameters, readout included."""
-    params = copy.deepcopy(trainer._sync_params())
+    params = copy.deepcopy(trainer.forward_params())
     words, cfg = trainer.learner.words(), trainer.cfg
     return params, torch.from_numpy(cfg.weight.to_float(words.w_out)), float(cfg.pre.to_float(words.b_out)[0])
 
@@ -192,7 +193,7 @@ def measure(config: TrainConfig, run: Path | None, updates: int, scratch: Path) 
         "network": str(run) if run else f"initial (seed {config.seed})",
         "config": {k: getattr(config, k) for k in ("n", "omega", "epsilon", "reset", "batch", "optimizer", "lr")},
         "formats": list(config.formats),
-        "steps": 17,
+        "steps": STEPS,
         "rows": [{**vars(r), "within": r.within} for r in rows],
         **counts,
     }

@@ -27,7 +27,7 @@ from golden.fixed_linearise import compacted_layout
 from golden.fixed_step import IntegerLearner, SequenceStats, ShiftRule
 from golden.fixedpoint import counting_saturations, to_fixed
 from golden.params import CellParams
-from golden.spiral import spiral_dataset
+from golden.spiral import STEPS, spiral_dataset
 from golden.train import (
     TrainConfig,
     batch_indices,
@@ -58,7 +58,7 @@ class FixedTrainer:
         self.layout = compacted_layout(config.n, 2, masks)
         h = PseudoDerivative.of(config.gamma, config.epsilon, cfg)
         self.learner = IntegerLearner(master, self.layout, h, config.reset == "subtractive", cfg)
-        self.learner.check_accumulator(config.batch, 17)
+        self.learner.check_accumulator(config.batch, STEPS)
         self.rule = ShiftRule(
             config.optimizer, power_of_two_exponent(config.lr), power_of_two_exponent(1 - config.momentum)
         )
@@ -103,7 +103,7 @@ class FixedTrainer:
         return self._scores(self.learner.forward(self.x[split]), self.y[split])
 
     # -- persistence --------------------------------------------------------------------------
-    def _sync_params(self) -> CellParams:
+    def forward_params(self) -> CellParams:
         """The forward words as float cell parameters (exact: every word is a dyadic number)."""
         words, cfg = self.learner.words(), self.cfg
         values = {f"W_{g}": cfg.weight.to_float(words.W[g]) for g in "urz"}
@@ -128,7 +128,7 @@ class FixedTrainer:
             "evals": self.evals,
             "seconds": self.seconds,
         }
-        save_checkpoint(self.out / "checkpoint.pt", self._sync_params(), extra)
+        save_checkpoint(self.out / "checkpoint.pt", self.forward_params(), extra)
         write_metrics(self.out, self.metrics(), self.seconds)
 
     def restore(self) -> None:
@@ -155,7 +155,7 @@ class FixedTrainer:
         return {
             "config": asdict(self.config),
             "iterations_done": self.iteration,
-            "sparsity": self._sync_params().sparsity(),
+            "sparsity": self.forward_params().sparsity(),
             "fixed_point": self.cfg.to_dict(),
             "saturations": dict(sorted(saturations.items())),
             "final": final,

@@ -253,9 +253,10 @@ def summarise(rows: list[dict[str, Any]], spec: WidthsSpec) -> dict[str, Any]:
 
 def markdown(summary: dict[str, Any], spec: WidthsSpec) -> str:
     ns = spec.memory_n
+    trained = ", ".join(f"{k} {v}" for k, v in spec.train.items()) or "the defaults"
     lines = [
-        f"float64 (same rule and seeds {spec.seeds}): mean test accuracy {summary['float_accuracy']:.4f}; "
-        f"a point learns when its mean is within {WITHIN:.2f} of it.",
+        f"Trained with {trained}. float64 (same rule and seeds {spec.seeds}): mean test accuracy "
+        f"{summary['float_accuracy']:.4f}; a point learns when its mean is within {WITHIN:.2f} of it.",
         "",
         "| point | mean test accuracy | spread | " + " | ".join(f"memory bits n = {n}" for n in ns) + " | learns |",
         "|---|---|---|" + "---|" * len(ns) + "---|",
@@ -263,7 +264,8 @@ def markdown(summary: dict[str, Any], spec: WidthsSpec) -> str:
     for p in summary["points"]:
         memory = " | ".join(f"{p.memory[n]:,}" if p.memory else "-" for n in ns)
         lines.append(f"| {p.point} | {p.accuracy:.4f} | {p.spread:.4f} | {memory} | {'yes' if p.within else 'no'} |")
-    lines += ["", "Smallest width per axis that learns:", ""]
+    if spec.axes:
+        lines += ["", "Smallest width per axis that learns:", ""]
     for signal in spec.axes:
         p = summary["smallest"].get(signal)
         if p is None:
