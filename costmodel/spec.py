@@ -9,7 +9,7 @@
       omega: {uniform: [0, 0.95]}      # random axes (uniform / loguniform [low, high]) are drawn
     random: {count: 200, seed: 0}      #   jointly, `count` points, crossed with the grid axes
     fixed: {T: 100, alpha: 0.8}        # single values for the parameters no axis names
-    hardware: {lanes: 8, clock_mhz: 100, mac: fp16, ...}
+    hardware: {lanes: 8, clock_mhz: 100, mac: fp16, ...}   # formats: [influence=20,14] sets the bits
     reference: {n: 64, T: 100, beta: 0.5, omega: 0.8, alpha: 0.8}   # slice drawn in the 1-D plots
     plots: [op_ratio, memory_vs_n, time_vs_n, crossover_T, energy_memory_pareto, learning_curves]
     golden_runs: [runs/egru_w0.0]      # folders with golden training metrics (learning curves)

@@ -17,9 +17,9 @@ Without axes the sweep is the default widths against float64, seed by seed.
 
 Every run is a `golden train` run folder under DIR/runs (a finished one is skipped on a rerun, a
 started one resumes from its checkpoint); DIR/widths.csv has one row per run (tidy), DIR/widths.md
-the mean test accuracy per point with the smallest width of each axis whose mean stays within one
-point of float64's, and DIR/widths.png the accuracy against each width and against memory bits
-with the accuracy-memory frontier.
+the mean test accuracy per point with, per axis, the smallest width from which every wider one
+tested keeps the mean within one point of float64's, and DIR/widths.png the accuracy against each
+width and against memory bits with the accuracy-memory frontier.
 """
 
 from __future__ import annotations
@@ -214,7 +214,8 @@ class PointSummary:
 
 def summarise(rows: list[dict[str, Any]], spec: WidthsSpec) -> dict[str, Any]:
     """Per point the mean and spread of test accuracy, its memory, and whether it is within one point
-    of float64; per axis the smallest value that is; the accuracy-memory frontier."""
+    of float64; per axis the smallest value from which every wider one is; the accuracy-memory
+    frontier (the points no narrower-memory point matches in accuracy)."""
     by_point: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_point.setdefault(r["point"], []).append(r)
@@ -235,11 +236,14 @@ def summarise(rows: list[dict[str, Any]], spec: WidthsSpec) -> dict[str, Any]:
             )
         )
     smallest = {}
-    for signal in spec.axes:
-        learning = [p for p in out if p.cfg is not None and p.within and p.axis in (signal, "default")]
-        if learning:
-            value = min(p.value(signal) for p in learning)
-            smallest[signal] = next(p for p in learning if p.value(signal) == value)
+    for signal in spec.axes:  # the narrowest point from which every wider one tested learns too
+        tried = sorted(
+            (p for p in out if p.cfg is not None and p.axis in (signal, "default")), key=lambda p: -p.value(signal)
+        )
+        for p in tried:
+            if not p.within:
+                break
+            smallest[signal] = p
     fixed_points = sorted(
         (p for p in out if p.cfg is not None), key=lambda p: (p.memory[spec.memory_n[0]], -p.accuracy)
     )
@@ -265,7 +269,7 @@ def markdown(summary: dict[str, Any], spec: WidthsSpec) -> str:
         memory = " | ".join(f"{p.memory[n]:,}" if p.memory else "-" for n in ns)
         lines.append(f"| {p.point} | {p.accuracy:.4f} | {p.spread:.4f} | {memory} | {'yes' if p.within else 'no'} |")
     if spec.axes:
-        lines += ["", "Smallest width per axis that learns:", ""]
+        lines += ["", "Smallest width per axis from which every wider one tested learns:", ""]
     for signal in spec.axes:
         p = summary["smallest"].get(signal)
         if p is None:

@@ -24,6 +24,10 @@ SLOW = {
     ".venv/bin/python -m rtl capacity": "hours of synthesis probes (tests/test_rtl_capacity.py)",
     ".venv/bin/python -m rtl sweep": "72 synthesis points, 35 minutes placed (tests/test_rtl_sweep.py)",
     ".venv/bin/python -m rtl build --board ulx3s-85f": "ECP5 place and route of three blocks (icebreaker builds run)",
+    ".venv/bin/python -m golden train --numerics fixed": "1700 fixed-point iterations (tests/test_fixed_train.py)",
+    ".venv/bin/python -m golden train --optimizer": "1700 iterations per rule (tests/test_fixed_train.py: both rules)",
+    ".venv/bin/python -m golden fixed-errors --run": "needs the fixed-point run above (tests/test_fixed_errors.py)",
+    ".venv/bin/python -m golden widths": "6 to 48 training runs (tests/test_widths.py runs a small spec)",
 }
 
 
@@ -98,6 +102,7 @@ def test_quick_readme_commands_work_as_written(tmp_path):
         "traces/egru.npz",
         "out/rtl/egru_influence_update.v",
         "out/calibration/calibration.png",
+        "out/fixed-errors/fixed_errors.md",
     ):
         assert (checkout / path).is_file(), path
     builds = sorted(p.name for p in (checkout / "out" / "build").iterdir())

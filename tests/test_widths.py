@@ -89,8 +89,11 @@ def test_summary_marks_the_smallest_learning_width_and_the_frontier():
         "influence=16,8": True,
         "influence=20,12": False,
     }
-    assert summary["smallest"]["influence"].point == "influence=16,8"
+    assert summary["smallest"]["influence"].point == "default"  # 20 bits does not learn: only 24 is safe
     assert [p.point for p in summary["frontier"]] == ["influence=12,4", "influence=16,8", "default"]
+    accs["influence=20,12"] = [0.99, 0.99]
+    summary = summarise(_rows(accs, memory), spec)
+    assert summary["smallest"]["influence"].point == "influence=16,8"
 
 
 @pytest.mark.parametrize(
