@@ -183,10 +183,9 @@ def weight_errors(trainer: FixedTrainer, updates: int, out: Path) -> Row:
 def measure(config: TrainConfig, run: Path | None, updates: int, scratch: Path) -> dict[str, Any]:
     """Every row of the table for the network of `run` (a fixed-point run folder) or the seeded
     initial one of `config`."""
-    trainer = FixedTrainer(config, scratch)
+    trainer = FixedTrainer(config, run if run is not None else scratch)
     if run is not None:
-        trainer.out = run
-        trainer.restore()
+        trainer.restore()  # reads the run's checkpoint; nothing is written there
     rows, counts = sequence_errors(trainer)
     rows.append(weight_errors(trainer, updates, scratch / "float"))
     return {

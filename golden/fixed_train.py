@@ -31,6 +31,7 @@ from golden.spiral import STEPS, spiral_dataset
 from golden.train import (
     TrainConfig,
     batch_indices,
+    finish_iteration,
     initial_leaves,
     power_of_two_exponent,
     resumable_extra,
@@ -79,15 +80,9 @@ class FixedTrainer:
             )
         stats = self._scores(seq, self.y["train"][idx])
         stats["acc"] = stats.pop("accuracy")
-        omega = self.params.sparsity()["omega_maskable"]
         stats["influence_zero_fraction_state"] = seq.influence_zeros / seq.influence_entries
         stats["saturations"] = dict(sorted(saturations.items()))
-        stats["paper_compute"] = (1 - stats["beta"]) ** 2 * (1 - omega) ** 2
-        stats["iteration"] = self.iteration + 1
-        self.seconds.append(time.perf_counter() - t0)
-        self.iteration += 1
-        self.history.append(stats)
-        return stats
+        return finish_iteration(self, stats, self.params.sparsity()["omega_maskable"], t0)
 
     def _scores(self, seq: SequenceStats, target: np.ndarray) -> dict[str, float]:
         logit = self.cfg.pre.to_float(seq.logit)

@@ -306,13 +306,7 @@ class Trainer:
             self.sync()
         else:
             stats = self._step_rtrl(x, y)
-        omega = self.params.sparsity()["omega_maskable"]
-        stats["paper_compute"] = (1 - stats["beta"]) ** 2 * (1 - omega) ** 2
-        stats["iteration"] = self.iteration + 1
-        self.seconds.append(time.perf_counter() - t0)
-        self.iteration += 1
-        self.history.append(stats)
-        return stats
+        return finish_iteration(self, stats, self.params.sparsity()["omega_maskable"], t0)
 
     # -- evaluation ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -375,6 +369,17 @@ class Trainer:
             "evals": self.evals,
             "history": self.history,
         }
+
+
+def finish_iteration(trainer: Any, stats: dict[str, Any], omega: float, t0: float) -> dict[str, Any]:
+    """Complete an iteration's record (the paper's compute factor (1 - beta)^2 (1 - omega)^2 and the
+    iteration number), note its wall clock apart from the record, and count it."""
+    stats["paper_compute"] = (1 - stats["beta"]) ** 2 * (1 - omega) ** 2
+    stats["iteration"] = trainer.iteration + 1
+    trainer.seconds.append(time.perf_counter() - t0)
+    trainer.iteration += 1
+    trainer.history.append(stats)
+    return stats
 
 
 def batch_indices(i: int, size: int, batch: int, seed: int) -> list[int]:
