@@ -1,7 +1,7 @@
 """Calibration against the RTL: the cycles the cocotb testbenches measured per step (CSV files that
 `python -m sim run` writes, default out/calibration) against each step's activity (events for the
 router and the gate accumulation, active source units for the influence update), beside the blocks'
-cycle functions (rtl.cycles, DESIGN.md contract 3), which is what the cost model counts cycles with.
+cycle functions (rtl.blocks.cycles, DESIGN.md contract 3), which is what the cost model counts cycles with.
 
 Only runs without backpressure must equal the cycle function; with backpressure (random idle sources
 and stalled sinks) a step may only take longer. The CSVs say which (`backpressure`, the probability;
@@ -96,7 +96,7 @@ def plot_calibration(rows: list[dict], out: Path) -> dict:
         ax.set_ylabel("cycles per step")
         ax.set_title(block)
         ax.legend(fontsize=7)
-    fig.suptitle("RTL cycles per step: measured in cocotb against the cycle functions (rtl.cycles)")
+    fig.suptitle("RTL cycles per step: measured in cocotb against the cycle functions (rtl.blocks.cycles)")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:

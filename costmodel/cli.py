@@ -238,7 +238,7 @@ def _print_workload(w: dict[str, Any]) -> None:
     )
     cycles = w["rtl_influence_cycles_per_step"]
     print(
-        f"  RTL influence update (rtl.cycles, {w['rtl_lanes']} MAC lanes): {cycles:.4g} cycles/step, "
+        f"  RTL influence update (rtl.blocks.cycles, {w['rtl_lanes']} MAC lanes): {cycles:.4g} cycles/step, "
         f"{cycles / w['rtl_clock_mhz']:.4g} us/step at {w['rtl_clock_mhz']:g} MHz"
     )
 

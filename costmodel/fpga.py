@@ -2,12 +2,12 @@
 point, for one part:
 
     LUTs, FFs   sum over the three blocks of the fitted model of `python -m rtl sweep` (Yosys, each
-                block alone; features in rtl.resource_model: 1, n, L, n L, and for the influence
+                block alone; features in rtl.fpga.resource_model: 1, n, L, n L, and for the influence
                 update the read multiplexers of its tiled M banks), the coefficients shipped in
                 data/fpga_fit.json with each block's error on the sweep's held-back points
     memory      the influence update's two M banks (each n ceil(P / L) words of L influence values,
                 P = influence words / n) as the RTL tiles them into the part's SPRAM or block RAM
-                (rtl.parts.bank_tiling: exact); the rest of the storage in block RAM as
+                (rtl.fpga.parts.bank_tiling: exact); the rest of the storage in block RAM as
                 ceil(bits / bits per block), a lower bound
     fits        every count within the part
 
@@ -27,9 +27,9 @@ import numpy as np
 
 from costmodel.errors import UserError
 from golden.fixedpoint import DEFAULT
-from rtl.parts import PARTS as ALL_PARTS
-from rtl.parts import spram_bits
-from rtl.resource_model import features, influence_banks
+from rtl.fpga.parts import PARTS as ALL_PARTS
+from rtl.fpga.parts import spram_bits
+from rtl.fpga.resource_model import features, influence_banks
 
 FIT_FILE = Path(__file__).parent / "data" / "fpga_fit.json"
 BLOCKS = ("router", "accumulate", "influence")
@@ -77,7 +77,7 @@ def check_part(part: str) -> None:
 def block_model(
     block: str, part: str, resource: str, n, lanes, columns=0, value_bits: int = DEFAULT.influence.width
 ) -> np.ndarray:
-    """sum_i c_i feature_i (rtl.resource_model) with the shipped coefficients of one block, part
+    """sum_i c_i feature_i (rtl.fpga.resource_model) with the shipped coefficients of one block, part
     and resource, at every point of the broadcast arrays n, lanes, columns."""
     c = np.asarray(load_fit()[block][part][resource]["coefficients"])
     n, lanes, columns = np.broadcast_arrays(*(np.asarray(v, dtype=np.int64) for v in (n, lanes, columns)))
@@ -88,7 +88,7 @@ def block_model(
 
 
 def bank_blocks(part: str, n, lanes, columns, value_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """(SPRAM, block RAM) primitives of the two M banks at each point (rtl.resource_model.influence_banks)."""
+    """(SPRAM, block RAM) primitives of the two M banks at each point (rtl.fpga.resource_model.influence_banks)."""
     n, lanes, columns = np.broadcast_arrays(*(np.asarray(v, dtype=np.int64) for v in (n, lanes, columns)))
     spram, bram = np.zeros(n.shape), np.zeros(n.shape)
     for i in np.ndindex(n.shape):

@@ -12,7 +12,7 @@ For one method at design points (arrays broadcast together):
                       words (2 n + 2 p)
     cycles / step     ceil(time_per_step / lanes): one MAC per lane per cycle, no stalls, for
                       Table 1's abstract methods. The RTL influence update's own cycle function
-                      (rtl.cycles, DESIGN.md contract 3) gives the cycles of the exact EGRU engine:
+                      (rtl.blocks.cycles, DESIGN.md contract 3) gives the cycles of the exact EGRU engine:
                       costmodel.rtl_cycles, reported by `eval --workload`.
     latency           cycles / clock
     energy / step     time_per_step x E_mac + traffic x E_access + static power x latency, with

@@ -1,4 +1,4 @@
-"""Cycles of the RTL influence-update block (rtl.cycles, DESIGN.md contract 3) for a cell's exact
+"""Cycles of the RTL influence-update block (rtl.blocks.cycles, DESIGN.md contract 3) for a cell's exact
 sparse RTRL, in expectation from mean densities: what `costmodel eval --workload` reports beside the
 operation counts.
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from costmodel.errors import UserError
 from costmodel.exact import CellShape
-from rtl.cycles import influence_cycles
-from rtl.params import InfluenceParams
+from rtl.blocks.cycles import influence_cycles
+from rtl.blocks.params import InfluenceParams
 
 
 def compacted_columns(cell: str, n: int, n_in: int, omega: float) -> int:

@@ -17,7 +17,7 @@ from golden.errors import UserError
 from golden.fixedpoint import FixedPointConfig, fixed_point
 from golden.outlock import locked_folder
 from golden.trace_file import read_trace_file
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams, check_blocks, make_params
+from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams, check_blocks, make_params
 from rtl.toolchain import check_verilator
 
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
@@ -170,7 +170,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from rtl.synth import synthesize, table  # imports Amaranth
+    from rtl.fpga.synth import synthesize, table  # imports Amaranth
 
     params = block_params(args)
     copy = None
@@ -188,7 +188,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from rtl.synth_sweep import fit, plot, run_sweep, write_fit  # imports Amaranth
+    from rtl.fpga.synth_sweep import fit, plot, run_sweep, write_fit  # imports Amaranth
 
     fp = fixed_point(args.format)
     with locked_folder(out_folder(args.out)) as out:
@@ -221,8 +221,8 @@ def _selftest_vectors(args: argparse.Namespace) -> list:
     """Each block's self-test vectors for the options, with its parameters for --board if given
     (imports torch and Amaranth)."""
     from golden.trace import load_trace
-    from rtl.boards import for_board
-    from rtl.selftest import block_vectors
+    from rtl.fpga.boards import for_board
+    from rtl.fpga.selftest import block_vectors
 
     lanes = dict(SELFTEST_LANES)
     for option in args.lanes:
@@ -234,15 +234,15 @@ def _selftest_vectors(args: argparse.Namespace) -> list:
     trace = load_trace(args.trace)
     vectors = [block_vectors(b, trace, args.sample, lanes[b], args.steps) for b in args.blocks]
     if getattr(args, "corrupt", None):
-        from rtl.selftest import corrupt
+        from rtl.fpga.selftest import corrupt
 
         corrupt(vectors, args.corrupt)
     return for_board(vectors, args.board) if args.board else vectors
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    from rtl.selftest import SelfTest
-    from rtl.simulation import simulate_selftest
+    from rtl.blocks.simulation import simulate_selftest
+    from rtl.fpga.selftest import SelfTest
 
     test = SelfTest(_selftest_vectors(args))
     print(f"simulating the self-test: {', '.join(args.blocks)}, {test.checked_words} output words to compare")
@@ -261,7 +261,7 @@ def default_build_folder(args: argparse.Namespace) -> Path:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
-    from rtl.boards import build
+    from rtl.fpga.boards import build
 
     folder = out_folder(args.out or default_build_folder(args))
     vectors = _selftest_vectors(args)
@@ -287,7 +287,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
-    from rtl.capacity import largest_n, markdown, merge_results
+    from rtl.fpga.capacity import largest_n, markdown, merge_results
 
     check_blocks(args.blocks)
     if args.lanes < 1 or args.limit < 4:

@@ -1,6 +1,6 @@
 """Replay golden traces through the RTL blocks in Amaranth's simulator and report, per trace, block
 and lane count: bit-exactness against golden.fixedpoint, measured cycles beside the cycle
-functions (rtl.cycles), and the influence update's MAC-lane utilisation (useful lane MACs over
+functions (rtl.blocks.cycles), and the influence update's MAC-lane utilisation (useful lane MACs over
 L x measured cycles). A mismatch is an error, not a row in the report."""
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from golden.hw_stimulus import (
     recurrent_weights,
 )
 from golden.trace import Trace, load_trace
-from rtl.cycles import accumulate_cycles, influence_cycles, influence_lane_macs, router_cycles
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams
-from rtl.transactions import accumulate_words
+from rtl.blocks.cycles import accumulate_cycles, influence_cycles, influence_lane_macs, router_cycles
+from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.blocks.transactions import accumulate_words
 
 
 class MismatchError(UserError):
@@ -52,7 +52,7 @@ def _fail(where: str, what: str) -> None:
 
 
 def router_tally(trace: Trace, samples: int, lanes: int) -> Tally:
-    from rtl.simulation import simulate_router
+    from rtl.blocks.simulation import simulate_router
 
     key = "a" if trace.config.cell == "trnn" else "y"
     p = RouterParams(n=trace.config.n, lanes=min(lanes, trace.config.n))
@@ -70,7 +70,7 @@ def router_tally(trace: Trace, samples: int, lanes: int) -> Tally:
 
 
 def accumulate_tally(trace: Trace, samples: int, lanes: int) -> Tally:
-    from rtl.simulation import simulate_accumulate
+    from rtl.blocks.simulation import simulate_accumulate
 
     p = AccumulateParams(n=trace.config.n, lanes=lanes)
     V = recurrent_weights(trace, p.fp)
@@ -88,7 +88,7 @@ def accumulate_tally(trace: Trace, samples: int, lanes: int) -> Tally:
 
 
 def influence_tally(trace: Trace, samples: int, lanes: int) -> Tally:
-    from rtl.simulation import simulate_influence
+    from rtl.blocks.simulation import simulate_influence
 
     tally = Tally()
     for b in range(samples):

@@ -14,8 +14,8 @@ from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from golden.hw_stimulus import recurrent_weights
 from golden.trace import load_trace
-from rtl.params import BLOCK_PARAMS, InfluenceParams
-from rtl.stimulus import STEPS_OF, block_params, ints
+from rtl.blocks.params import BLOCK_PARAMS, InfluenceParams
+from rtl.blocks.stimulus import STEPS_OF, block_params, ints
 
 BLOCKS = tuple(BLOCK_PARAMS)
 SIMULATORS = ("icarus", "verilator")

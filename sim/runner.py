@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from golden.errors import UserError
-from rtl.params import BLOCK_PARAMS
+from rtl.blocks.params import BLOCK_PARAMS
 from rtl.toolchain import verilator_env
 from sim.jobs import SIMULATORS, write_job
 

@@ -1,7 +1,7 @@
 """cocotb testbench of EventAccumulator: loads the trace's column-compressed recurrent weights, then
 per step sends the input parts on `init` and the previous output's events on `events` (random idle
 cycles), takes the pre-activations from `pre` (random backpressure) and compares them with
-golden.fixedpoint.accumulate_gates; cycles per step against rtl.cycles.accumulate_cycles."""
+golden.fixedpoint.accumulate_gates; cycles per step against rtl.blocks.cycles.accumulate_cycles."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 
 from golden import fixedpoint as fx
-from rtl.accumulate import accumulate_signature
-from rtl.cycles import accumulate_cycles
-from rtl.layouts import payload_shape
-from rtl.params import AccumulateParams
-from rtl.transactions import accumulate_load, accumulate_words
+from rtl.blocks.accumulate import accumulate_signature
+from rtl.blocks.cycles import accumulate_cycles
+from rtl.blocks.layouts import payload_shape
+from rtl.blocks.params import AccumulateParams
+from rtl.blocks.transactions import accumulate_load, accumulate_words
 from sim.streams import StreamSink, StreamSource
 from sim.tb_common import TB
 

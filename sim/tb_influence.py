@@ -1,7 +1,7 @@
 """cocotb testbench of InfluenceUpdate: per step the header, the setup elements and the Mbar words go
 in on their streams (random idle cycles), `done` is taken (random backpressure), M_t is read back
 through rb_addr / rb_data and compared with golden.fixedpoint.influence_step; cycles per step are
-compared with rtl.cycles.influence_cycles."""
+compared with rtl.blocks.cycles.influence_cycles."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 from golden import fixedpoint as fx
-from rtl.cycles import influence_cycles, influence_lane_macs
-from rtl.influence import influence_signature
-from rtl.layouts import payload_shape
-from rtl.params import InfluenceParams
-from rtl.transactions import influence_matrix, influence_transactions
+from rtl.blocks.cycles import influence_cycles, influence_lane_macs
+from rtl.blocks.influence import influence_signature
+from rtl.blocks.layouts import payload_shape
+from rtl.blocks.params import InfluenceParams
+from rtl.blocks.transactions import influence_matrix, influence_transactions
 from sim.streams import StreamSink, StreamSource
 from sim.tb_common import TB
 

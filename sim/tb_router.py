@@ -1,6 +1,6 @@
 """cocotb testbench of EventRouter: replays each case's output vectors, checks every lane's events
 against golden.fixedpoint.route_events, the event counter against the events in, and cycles per
-step against rtl.cycles.router_cycles."""
+step against rtl.blocks.cycles.router_cycles."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 
 from golden import fixedpoint as fx
-from rtl.cycles import router_cycles
-from rtl.layouts import payload_shape
-from rtl.params import RouterParams
-from rtl.router import router_signature
+from rtl.blocks.cycles import router_cycles
+from rtl.blocks.layouts import payload_shape
+from rtl.blocks.params import RouterParams
+from rtl.blocks.router import router_signature
 from sim.streams import StreamSink, StreamSource
 from sim.tb_common import TB
 

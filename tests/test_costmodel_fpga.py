@@ -14,9 +14,9 @@ from costmodel.fpga import BLOCKS, PARTS, bank_blocks, block_model, fpga_figures
 from costmodel.hardware import HardwareSettings
 from costmodel.model import evaluate
 from golden.fixedpoint import format_from_label
-from rtl.params import make_params
-from rtl.parts import ram_tiling
-from rtl.synth_sweep import fit, read_rows
+from rtl.blocks.params import make_params
+from rtl.fpga.parts import ram_tiling
+from rtl.fpga.synth_sweep import fit, read_rows
 
 SWEEP = Path(__file__).resolve().parent.parent / "results" / "synth" / "sweep"
 

@@ -10,8 +10,8 @@ from costmodel.cli import main
 from costmodel.errors import UserError
 from costmodel.rtl_cycles import compacted_columns, expected_influence_cycles
 from golden.hw_stimulus import influence_steps
-from rtl.cycles import influence_cycles
-from rtl.params import InfluenceParams
+from rtl.blocks.cycles import influence_cycles
+from rtl.blocks.params import InfluenceParams
 from tests.rtl_traces import SPIRAL, trace_for
 
 

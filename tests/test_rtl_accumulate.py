@@ -1,6 +1,6 @@
 """EventAccumulator in Amaranth's simulator: gate pre-activations bit-exact against
 golden.fixedpoint.accumulate_gates on golden EGRU traces (with the spiral-trained network) and
-random stimulus with idle cycles and backpressure; cycles equal rtl.cycles.accumulate_cycles."""
+random stimulus with idle cycles and backpressure; cycles equal rtl.blocks.cycles.accumulate_cycles."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 
 from golden import fixedpoint as fx
 from golden.hw_stimulus import forward_steps, quantize_forward, recurrent_weights
-from rtl.cycles import accumulate_cycles
-from rtl.params import AccumulateParams
-from rtl.simulation import simulate_accumulate
-from rtl.transactions import accumulate_words
+from rtl.blocks.cycles import accumulate_cycles
+from rtl.blocks.params import AccumulateParams
+from rtl.blocks.simulation import simulate_accumulate
+from rtl.blocks.transactions import accumulate_words
 from tests.rtl_traces import SPIRAL, trace_for
 
 

@@ -1,15 +1,15 @@
-"""The largest-n search (rtl.capacity) on a stand-in resource model whose answer is known by
+"""The largest-n search (rtl.fpga.capacity) on a stand-in resource model whose answer is known by
 arithmetic, its resumable probe file, and the influence columns against golden's masks."""
 
 from __future__ import annotations
 
 import pytest
 
-import rtl.capacity as capacity
+import rtl.fpga.capacity as capacity
 from golden.config import CellConfig
 from golden.errors import UserError
 from golden.params import CellParams
-from rtl.params import egru_columns
+from rtl.blocks.params import egru_columns
 
 
 @pytest.mark.parametrize("n, omega", [(8, 0.0), (8, 0.5), (12, 0.9), (16, 0.8)])

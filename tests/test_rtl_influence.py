@@ -1,6 +1,6 @@
 """InfluenceUpdate in Amaranth's simulator: bit-exact against golden.fixedpoint.influence_step on
 golden traces and random stimulus (with random idle cycles and backpressure), cycles equal to
-rtl.cycles.influence_cycles, lane utilisation."""
+rtl.blocks.cycles.influence_cycles, lane utilisation."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from golden import fixedpoint as fx
 from golden.errors import UserError
 from golden.hw_stimulus import InfluenceStep, influence_steps, quantize_influence
-from rtl.cycles import influence_cycles
-from rtl.params import InfluenceParams
-from rtl.parts import Tiling
-from rtl.simulation import simulate_influence
+from rtl.blocks.cycles import influence_cycles
+from rtl.blocks.params import InfluenceParams
+from rtl.blocks.simulation import simulate_influence
+from rtl.fpga.parts import Tiling
 from tests.rtl_traces import SPIRAL, trace_for
 
 

@@ -1,5 +1,5 @@
 """EventRouter in Amaranth's simulator: events per lane equal golden.fixedpoint.route_events on golden
-traces and random vectors (with random backpressure), cycles equal rtl.cycles.router_cycles, the
+traces and random vectors (with random backpressure), cycles equal rtl.blocks.cycles.router_cycles, the
 event counter counts every event."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from golden import fixedpoint as fx
-from rtl.cycles import router_cycles
-from rtl.params import RouterParams
-from rtl.simulation import simulate_router
+from rtl.blocks.cycles import router_cycles
+from rtl.blocks.params import RouterParams
+from rtl.blocks.simulation import simulate_router
 from tests.rtl_traces import SPIRAL, trace_for
 
 

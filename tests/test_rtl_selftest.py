@@ -1,4 +1,4 @@
-"""The golden self-test top (rtl.selftest, rtl.boards.SelfTestReport) in Amaranth's simulator: it
+"""The golden self-test top (rtl.fpga.selftest, rtl.fpga.boards.SelfTestReport) in Amaranth's simulator: it
 passes on the spiral-trained trace, fails when one expected ROM word is corrupted, and its UART line
 says so; word counts checked against counts made from the trace directly."""
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from golden.fixedpoint import DEFAULT, to_fixed
-from rtl.boards import for_board
+from rtl.blocks.simulation import simulate_selftest
 from rtl.cli import main
-from rtl.selftest import SelfTest, block_vectors, corrupt
-from rtl.simulation import simulate_selftest
+from rtl.fpga.boards import for_board
+from rtl.fpga.selftest import SelfTest, block_vectors, corrupt
 from tests.rtl_traces import SPIRAL, SPIRAL_PATH, trace_for
 
 STEPS = 3

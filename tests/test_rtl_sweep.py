@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-import rtl.synth_sweep as sweep
+import rtl.fpga.synth_sweep as sweep
 from golden.fixedpoint import fixed_point
+from rtl.blocks.params import RouterParams
 from rtl.cli import main
-from rtl.params import RouterParams
 
 
 def test_fit_recovers_a_linear_model_exactly():

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from golden.errors import UserError
+from rtl.blocks.params import RouterParams, make_params
 from rtl.cli import main
-from rtl.params import RouterParams, make_params
-from rtl.parts import bank_tiling, ram_tiling
-from rtl.synth import block_resources, cell_counts, for_device, synthesize, without_bank_init
+from rtl.fpga.parts import bank_tiling, ram_tiling
+from rtl.fpga.synth import block_resources, cell_counts, for_device, synthesize, without_bank_init
 
 
 def test_router_on_ice40_matches_netlist_and_log(capsys):

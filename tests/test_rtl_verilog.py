@@ -10,8 +10,8 @@ import pytest
 
 from golden.errors import UserError
 from golden.fixedpoint import DEFAULT
+from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
 from rtl.cli import main
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams
 from rtl.verilog import lint, write_block
 from tests.rtl_traces import SPIRAL_PATH
 

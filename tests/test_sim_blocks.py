@@ -9,8 +9,8 @@ import numpy as np
 
 from golden.hw_stimulus import influence_steps
 from golden.trace import load_trace
-from rtl.cycles import influence_cycles, router_cycles
-from rtl.params import InfluenceParams, RouterParams
+from rtl.blocks.cycles import influence_cycles, router_cycles
+from rtl.blocks.params import InfluenceParams, RouterParams
 from sim.cli import main
 from tests.rtl_traces import SPIRAL_PATH
 

@@ -12,8 +12,8 @@ import pytest
 import sim.run
 from costmodel.cli import main as costmodel_main
 from golden.trace import load_trace
-from rtl.cycles import router_cycles
-from rtl.params import RouterParams
+from rtl.blocks.cycles import router_cycles
+from rtl.blocks.params import RouterParams
 from sim.cli import main
 from tests.rtl_traces import SPIRAL_PATH
 

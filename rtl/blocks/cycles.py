@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
 
 
 def influence_cycles(p: InfluenceParams, rows: int, sources: int) -> int:
@@ -41,7 +41,7 @@ def accumulate_cycles(
 ) -> int:
     """EventAccumulator, one step: 1 init + per event (1 + max(words of its pass-1 column, 1))
     + 1 end marker + [when there were events: per event (1 + max(words of its pass-2 column, 1)) + 1]
-    + 1 out. words_pass*[j]: words of column j (rtl.transactions.accumulate_words: the most
+    + 1 out. words_pass*[j]: words of column j (rtl.blocks.transactions.accumulate_words: the most
     non-zero weights any lane holds in the column, lane i holding rows k = i mod L)."""
     cost1 = sum(1 + max(words_pass1[j], 1) for j in events)
     cost2 = sum(1 + max(words_pass2[j], 1) for j in events)

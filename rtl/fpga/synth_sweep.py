@@ -6,7 +6,7 @@ again, nor placed again), a fitted linear resource model per word widths, block,
 with its error on held-back points, and a plot (LUTs with the model; Fmax where placed).
 
 The model:  resource ~ c0 + c1 n + c2 L + c3 n L (+ c4 mux for the influence update: the read
-multiplexers of its tiled M banks; rtl.resource_model), least squares on the training points.
+multiplexers of its tiled M banks; rtl.fpga.resource_model), least squares on the training points.
 Held back: every point whose n is in `hold_out_n` (interpolation inside the swept range); the error
 of a point is |model - synthesis| / synthesis.
 """
@@ -28,10 +28,10 @@ from tqdm import tqdm  # noqa: E402
 
 from golden.atomic import atomic_path, atomic_write_text  # noqa: E402
 from golden.errors import UserError  # noqa: E402
-from golden.fixedpoint import DEFAULT, FixedPointConfig, format_from_label, format_label  # noqa: E402  # noqa: E402
-from rtl.params import check_blocks, egru_columns, make_params  # noqa: E402
-from rtl.resource_model import BASE, FEATURES, features  # noqa: E402
-from rtl.synth import DEVICES, block_resources, synthesize  # noqa: E402
+from golden.fixedpoint import DEFAULT, FixedPointConfig, format_from_label, format_label  # noqa: E402
+from rtl.blocks.params import check_blocks, egru_columns, make_params  # noqa: E402
+from rtl.fpga.resource_model import BASE, FEATURES, features  # noqa: E402
+from rtl.fpga.synth import DEVICES, block_resources, synthesize  # noqa: E402
 
 FIELDS = (
     "format", "block", "device", "n", "lanes", "columns", "luts", "ffs", "carry", "bram", "spram", "dsp", "placed",

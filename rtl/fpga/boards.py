@@ -1,4 +1,4 @@
-"""Board builds of the golden self-test (rtl.selftest) through amaranth-boards and the YoWASP tools.
+"""Board builds of the golden self-test (rtl.fpga.selftest) through amaranth-boards and the YoWASP tools.
 
 The top shows the result on LEDs (pass, fail, and a heartbeat while the test runs) and reports it over
 the board's UART (115200 8N1), again every 2^24 cycles so a terminal opened late still sees it:
@@ -25,8 +25,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.errors import UserError
-from rtl.selftest import BlockVectors, SelfTest
-from rtl.synth import DEVICES, DROP_BANK_INIT, bank_style_script, for_device, tool_path
+from rtl.fpga.selftest import BlockVectors, SelfTest
+from rtl.fpga.synth import DEVICES, DROP_BANK_INIT, bank_style_script, for_device, tool_path
 
 BAUD = 115200
 REPEAT_BITS = 24
@@ -214,7 +214,7 @@ def build(board: str, vectors: list[BlockVectors], out: Path, progress=print) ->
 
 
 def for_board(vectors: list[BlockVectors], board: str) -> list[BlockVectors]:
-    """The blocks' self-test vectors with their parameters for the board's part (rtl.synth.for_device:
+    """The blocks' self-test vectors with their parameters for the board's part (rtl.fpga.synth.for_device:
     the influence update's M banks tiled into its RAM primitives)."""
     if board not in BOARDS:
         raise UserError(f"--board: got {board!r}; expected one of {', '.join(BOARDS)}")

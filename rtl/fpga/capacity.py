@@ -1,13 +1,13 @@
 """The largest n of each block that fits a part, at a stated omega, lanes and word widths.
 
-Search on Yosys's counts (the block alone, as rtl.synth reports it): n doubles from `start` until a
+Search on Yosys's counts (the block alone, as rtl.fpga.synth reports it): n doubles from `start` until a
 resource exceeds the part (LUTs or logic cells, flip-flops, block RAM, SPRAM, DSPs), then bisects to
-the largest n whose counts fit. That n is then placed and routed (the block in rtl.synth's harness);
+the largest n whose counts fit. That n is then placed and routed (the block in rtl.fpga.synth's harness);
 if nextpnr cannot fit it, n steps down (by n / 16, at least 1; four tries) until it can. Every
 probe is kept in probes.csv, every placement in placements.json, in the output folder, so an
 interrupted search resumes without synthesising or placing a point twice.
 
-omega matters to the influence update only (its columns P = rtl.params.egru_columns(n, n_in, omega));
+omega matters to the influence update only (its columns P = rtl.blocks.params.egru_columns(n, n_in, omega));
 the accumulation's weight memory is sized for any mask and the router has no weights.
 """
 
@@ -23,9 +23,9 @@ from typing import Any, Callable
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from golden.fixedpoint import DEFAULT, FixedPointConfig
-from rtl.params import egru_columns, make_params
-from rtl.parts import PARTS
-from rtl.synth import block_resources, synthesize
+from rtl.blocks.params import egru_columns, make_params
+from rtl.fpga.parts import PARTS
+from rtl.fpga.synth import block_resources, synthesize
 
 PROBE_FIELDS = ("block", "device", "n", "lanes", "omega", "columns", "luts", "ffs", "bram", "spram", "dsp", "fits")
 LIMITED_BY = ("luts", "ffs", "bram", "spram", "dsp")
@@ -97,7 +97,7 @@ class Probes:
 
 
 class Placements:
-    """nextpnr's verdicts (rtl.synth summaries) by probe, cached in a JSON file (resumable)."""
+    """nextpnr's verdicts (rtl.fpga.synth summaries) by probe, cached in a JSON file (resumable)."""
 
     def __init__(self, path: Path):
         self.path = path

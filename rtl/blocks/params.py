@@ -1,5 +1,5 @@
 """Parameters of the RTL blocks, checked once, shared by the Amaranth components, the cycle functions
-(rtl.cycles) and the Verilog generator. Pure Python: no Amaranth import."""
+(rtl.blocks.cycles) and the Verilog generator. Pure Python: no Amaranth import."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 
 from golden.errors import UserError
 from golden.fixedpoint import DEFAULT, FixedPointConfig, bits_for
-from rtl.parts import Tiling
+from rtl.fpga.parts import Tiling
 
 MAX_UNITS = 1 << 16  # a sanity bound; the cost model evaluates large networks with these too
 
@@ -75,7 +75,7 @@ class AccumulateParams(_UnitsAndLanes):
 class InfluenceParams:
     """InfluenceUpdate: n units, `columns` compacted parameters (P), `lanes` MAC lanes (L);
     decay=False for cells without a decay term (the threshold RNN); banks: how each M bank is built
-    from RAM primitives (rtl.synth.for_device picks the part's), None: one memory per bank."""
+    from RAM primitives (rtl.fpga.synth.for_device picks the part's), None: one memory per bank."""
 
     n: int
     columns: int

@@ -1,5 +1,5 @@
 """A golden trace's sample as each block's integer inputs (the fixed-point contract applied to the
-trace), as plain lists: what the cocotb jobs (sim.jobs) and the on-board self-test (rtl.selftest)
+trace), as plain lists: what the cocotb jobs (sim.jobs) and the on-board self-test (rtl.fpga.selftest)
 replay. Also the block's parameters sized for a trace."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from golden import fixedpoint as fx
 from golden.errors import UserError
 from golden.hw_stimulus import forward_steps, influence_steps, quantize_forward, quantize_influence
 from golden.trace import Trace
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams, make_params
+from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams, make_params
 
 
 def ints(a) -> Any:

@@ -6,7 +6,7 @@ Per block (BlockSelfTest): one RomSource per input stream, one RomChecker per ou
 also exercises backpressure. The influence update's result is read back after each step's `done`
 (InfluenceReadback) as a stream of words, rows not flagged in row_valid read as zero. SelfTest
 gathers the blocks: done when every checker has taken all its words, passed when done with no
-mismatch. Vectors come from the same golden conversion the cocotb jobs use (rtl.stimulus) and from
+mismatch. Vectors come from the same golden conversion the cocotb jobs use (rtl.blocks.stimulus) and from
 golden.fixedpoint's integer reference.
 """
 
@@ -23,13 +23,13 @@ from golden import fixedpoint as fx
 from golden.errors import UserError
 from golden.hw_stimulus import recurrent_weights
 from golden.trace import Trace
-from rtl.accumulate import EventAccumulator, accumulate_signature
-from rtl.influence import InfluenceUpdate, influence_signature
-from rtl.layouts import payload_shape
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams
-from rtl.router import EventRouter, router_signature
-from rtl.stimulus import STEPS_OF, block_params
-from rtl.transactions import accumulate_load, influence_transactions
+from rtl.blocks.accumulate import EventAccumulator, accumulate_signature
+from rtl.blocks.influence import InfluenceUpdate, influence_signature
+from rtl.blocks.layouts import payload_shape
+from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.blocks.router import EventRouter, router_signature
+from rtl.blocks.stimulus import STEPS_OF, block_params
+from rtl.blocks.transactions import accumulate_load, influence_transactions
 
 BLOCKS = {"router": EventRouter, "accumulate": EventAccumulator, "influence": InfluenceUpdate}
 ERROR_BITS = 16

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from golden.errors import UserError
-from rtl.params import AccumulateParams, InfluenceParams
+from rtl.blocks.params import AccumulateParams, InfluenceParams
 
 
 @dataclass
@@ -92,7 +92,7 @@ def accumulate_columns(V: dict[str, np.ndarray], lanes: int) -> tuple[list[list[
 
 
 def accumulate_words(p: AccumulateParams, V: dict[str, np.ndarray]) -> tuple[list[int], list[int]]:
-    """Words per column and pass (what rtl.cycles.accumulate_cycles counts)."""
+    """Words per column and pass (what rtl.blocks.cycles.accumulate_cycles counts)."""
     pass1, pass2 = accumulate_columns(V, p.lanes)
     return [len(c) for c in pass1], [len(c) for c in pass2]
 

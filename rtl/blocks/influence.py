@@ -25,7 +25,7 @@ which the L lanes multiply coef[k, i] by M_{t-1}[src_i, cL .. cL + L - 1] into w
 three-stage pipeline (issue reads, multiply-accumulate, round/add Mbar/write) keeps the lanes busy
 every cycle. The setup runs beside it, one element per cycle (one multiplier forms coef), a row
 ahead: a row is issued once its coefficients are written, so only the first row's setup adds
-cycles. rtl.cycles.influence_cycles gives the count; `stalls` counts cycles spent waiting on an
+cycles. rtl.blocks.cycles.influence_cycles gives the count; `stalls` counts cycles spent waiting on an
 empty stream (setup, Mbar) or on done's ready.
 """
 
@@ -36,9 +36,9 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixedpoint import bits_for
-from rtl.arith import round_saturate
-from rtl.params import InfluenceParams
-from rtl.tiled_memory import TiledMemory
+from rtl.blocks.arith import round_saturate
+from rtl.blocks.params import InfluenceParams
+from rtl.blocks.tiled_memory import TiledMemory
 
 
 def influence_signature(p: InfluenceParams) -> wiring.Signature:

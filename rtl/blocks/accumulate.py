@@ -6,7 +6,7 @@ take no cycles and a silent unit's column is never read. The accumulators are ba
 owns rows k = i (mod L) (slot k // L), so each lane updates only its own registers and no two lanes
 ever meet; a column costs as many words as its fullest lane has weights. The column table holds each column's
 (start word, word count). Both are written through the `load` stream before use
-(rtl.transactions.accumulate_load packs a network's masked weights).
+(rtl.blocks.transactions.accumulate_load packs a network's masked weights).
 
 Schedule of one step (golden.fixedpoint.accumulate_gates gives the arithmetic):
     init    take the input parts W_g x + b_g (fp.pre) into the accumulators, scaled to their frac,
@@ -17,7 +17,7 @@ Schedule of one step (golden.fixedpoint.accumulate_gates gives the arithmetic):
     pass 2  for each buffered event: r_j = sigmoid table[round(acc_r[j])], ry_j = round(r_j y_j),
             then column j of V_z, one word per cycle, adding weight * ry_j to acc_z
     out     the pre-activations, rounded and saturated once (fp.pre), on the `pre` stream
-Each event costs 1 cycle plus max(words, 1) per pass (rtl.cycles.accumulate_cycles).
+Each event costs 1 cycle plus max(words, 1) per pass (rtl.blocks.cycles.accumulate_cycles).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixedpoint import bits_for, sigmoid_table
-from rtl.arith import round_saturate, saturate
-from rtl.layouts import event_layout
-from rtl.params import AccumulateParams
+from rtl.blocks.arith import round_saturate, saturate
+from rtl.blocks.layouts import event_layout
+from rtl.blocks.params import AccumulateParams
 
 GATE_CODES = {"u": 0, "r": 1, "z": 2}
 

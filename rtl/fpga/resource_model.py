@@ -3,7 +3,7 @@ evaluates (resource = sum_i c_i feature_i, per block, part and resource). Pure P
 
     every block      1, n, L, n L                                      (n units, L lanes)
     influence update + mux = 2 width (deep - 1): the read multiplexers after the two M banks, as
-                       rtl.parts.bank_tiling builds them for the part (depth n ceil(P / L) words of
+                       rtl.fpga.parts.bank_tiling builds them for the part (depth n ceil(P / L) words of
                        L influence values); zero where a bank is one row of primitives
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from golden.fixedpoint import DEFAULT
-from rtl.parts import Tiling, bank_tiling
+from rtl.fpga.parts import Tiling, bank_tiling
 
 BASE = ("1", "n", "L", "n*L")
 FEATURES = {"router": BASE, "accumulate": BASE, "influence": (*BASE, "mux")}
@@ -20,7 +20,7 @@ FEATURES = {"router": BASE, "accumulate": BASE, "influence": (*BASE, "mux")}
 
 def influence_banks(part: str, n: int, lanes: int, columns: int, value_bits: int) -> Tiling:
     """Each M bank of the influence update at a design point: n ceil(P / L) words of L values of
-    value_bits, tiled for the part as the RTL builds it (rtl.parts.bank_tiling)."""
+    value_bits, tiled for the part as the RTL builds it (rtl.fpga.parts.bank_tiling)."""
     return bank_tiling(part, n * math.ceil(columns / lanes), lanes * value_bits)
 
 

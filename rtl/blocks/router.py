@@ -4,7 +4,7 @@ Lane l serves the units k = l, l + L, l + 2L, ... (k mod L = l). Each lane emits
 in ascending index order, one event per cycle while its sink is ready, then one end-of-step marker
 (end = 1). Lanes run independently, so across lanes events of one step interleave in time; only
 the order within a lane is defined (an event's index says where it belongs). A new y is accepted
-once every lane has sent its marker: rtl.cycles.router_cycles gives the cycles per step,
+once every lane has sent its marker: rtl.blocks.cycles.router_cycles gives the cycles per step,
 1 + max_l (events_l + 1), with no backpressure. `count` counts the events sent since reset.
 """
 
@@ -14,8 +14,8 @@ from amaranth import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.layouts import event_layout
-from rtl.params import RouterParams
+from rtl.blocks.layouts import event_layout
+from rtl.blocks.params import RouterParams
 
 
 def router_signature(params: RouterParams) -> wiring.Signature:

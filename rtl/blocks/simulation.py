@@ -12,11 +12,11 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from golden import fixedpoint as fx
-from rtl.accumulate import EventAccumulator
-from rtl.influence import InfluenceUpdate
-from rtl.params import AccumulateParams, InfluenceParams, RouterParams
-from rtl.router import EventRouter
-from rtl.transactions import accumulate_load, influence_matrix, influence_transactions
+from rtl.blocks.accumulate import EventAccumulator
+from rtl.blocks.influence import InfluenceUpdate
+from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.blocks.router import EventRouter
+from rtl.blocks.transactions import accumulate_load, influence_matrix, influence_transactions
 
 CLOCK = 1e-8
 
@@ -182,9 +182,9 @@ class SelfTestResult:
 
 
 def simulate_selftest(test, divisor: int = 4, max_cycles: int = 2_000_000) -> SelfTestResult:
-    """Run the self-test top with its UART report (rtl.boards.SelfTestReport) until done, then decode
+    """Run the self-test top with its UART report (rtl.fpga.boards.SelfTestReport) until done, then decode
     one report line from the tx pin: 8N1, sampled at the middle of each bit."""
-    from rtl.boards import SelfTestReport
+    from rtl.fpga.boards import SelfTestReport
 
     top = SelfTestReport(test, divisor, repeat_bits=8)
     sim = Simulator(top)

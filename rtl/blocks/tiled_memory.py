@@ -1,4 +1,4 @@
-"""A memory built from explicit RAM primitives (rtl.parts.Tiling), so that what synthesis makes of it,
+"""A memory built from explicit RAM primitives (rtl.fpga.parts.Tiling), so that what synthesis makes of it,
 and what it costs, follows from the tiling alone: each tile is one primitive, the read multiplexer
 over the cascade (deep > 1) is ours.
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from amaranth import Array, Cat, Module, Shape, ShapeLike, Signal, Value, unsigned
 from amaranth.lib import memory
 
-from rtl.parts import Tiling
+from rtl.fpga.parts import Tiling
 
 
 class TiledMemory:
@@ -20,7 +20,7 @@ class TiledMemory:
     data held while read_en = 0) and one write port; the tiles start at zero.
 
     Not a wiring.Component on purpose: its tiles are added to the enclosing module, so each keeps a
-    flat name (bank0_2_1) that the synthesis scripts select by pattern (rtl.synth: ram_style, and
+    flat name (bank0_2_1) that the synthesis scripts select by pattern (rtl.fpga.synth: ram_style, and
     dropping the banks' initial values) wherever the block sits in a design."""
 
     def __init__(self, m: Module, name: str, shape: ShapeLike, depth: int, tiling: Tiling | None) -> None:

@@ -29,12 +29,12 @@ from amaranth.lib.wiring import In
 
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
-from rtl.accumulate import column_layout, weight_entry_layout
-from rtl.params import InfluenceParams, describe
-from rtl.parts import bank_tiling
+from rtl.blocks.accumulate import column_layout, weight_entry_layout
+from rtl.blocks.params import InfluenceParams, describe
+from rtl.fpga.parts import bank_tiling
 from rtl.verilog import BLOCKS, write_block
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: rtl/fpga/synth.py
 OUT = ROOT / "out" / "synth"
 BIN = Path(sys.executable).parent
 
@@ -91,7 +91,7 @@ def without_bank_init(verilog_text: str) -> str:
 
 def for_device(params, device: str):
     """The block's parameters for one part: the influence update's M banks tiled into the part's
-    RAM primitives (rtl.parts.bank_tiling); other blocks unchanged."""
+    RAM primitives (rtl.fpga.parts.bank_tiling); other blocks unchanged."""
     if not isinstance(params, InfluenceParams):
         return params
     return dataclasses.replace(params, banks=bank_tiling(device, params.depth, params.word_width))
@@ -255,7 +255,7 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
 def memories(block: str, params, mapping: dict[str, str]) -> list[dict[str, Any]]:
     """The block's on-chip memories (what holds what), with their depth, width and bits, and the
     primitive Yosys mapped each to (`mapping`, from its log, by memory name; a memory built from
-    tiles <name>_<r>_<c> (rtl.tiled_memory) is reported once, with its tiling; a memory not in the
+    tiles <name>_<r>_<c> (rtl.blocks.tiled_memory) is reported once, with its tiling; a memory not in the
     log became logic)."""
     fp = params.fp
     tiles = {}

@@ -1,0 +1,1 @@
+"""The accelerator blocks, their parameters, cycle functions, transactions and simulator drivers."""
