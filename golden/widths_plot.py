@@ -16,12 +16,18 @@ from golden.atomic import atomic_path  # noqa: E402
 
 
 def plot_widths(summary: dict[str, Any], signals: list[str], n: int, out: Path) -> Path:
-    """summary as golden.widths.summarise gives it; memory drawn at size n."""
-    fig, axes = plt.subplots(1, len(signals) + 1, figsize=(3.6 * (len(signals) + 1), 3.4), squeeze=False)
+    """summary as golden.widths.summarise gives it; memory drawn at size n. One panel per swept
+    signal and one for memory, three to a row, all on the same accuracy scale."""
+    panels = len(signals) + 1
+    rows, cols = -(-panels // 3), min(panels, 3)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[panels:]:
+        ax.set_visible(False)
     float_acc = summary["float_accuracy"]
+    low = min([p.accuracy - p.spread for p in summary["points"]] + [float_acc - 2 * summary["within"]])
     colours = plt.get_cmap("tab10")
     for i, signal in enumerate(signals):
-        ax = axes[0, i]
+        ax = axes.flat[i]
         pts = [p for p in summary["points"] if p.cfg is not None and p.axis in (signal, "default")]
         pts.sort(key=lambda p: p.value(signal))
         xs = [p.value(signal) for p in pts]
@@ -34,20 +40,28 @@ def plot_widths(summary: dict[str, Any], signals: list[str], n: int, out: Path) 
         ax.set_xlabel("table index bits" if signal == "lut_bits" else f"{signal} width (bits)")
         ax.set_ylabel("test accuracy")
         ax.set_title(signal)
+        ax.set_ylim(low - 0.01, 1.01)
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    ax = axes[0, -1]
+    ax = axes.flat[panels - 1]
     for i, signal in enumerate(["default", *signals]):
         pts = [p for p in summary["points"] if p.cfg is not None and p.axis == signal]
         if pts:
             colour = "black" if signal == "default" else colours(i - 1)
-            ax.scatter([p.memory[n] for p in pts], [p.accuracy for p in pts], color=colour, label=signal, s=18)
+            ax.scatter([p.memory[n] / 1e3 for p in pts], [p.accuracy for p in pts], color=colour, label=signal, s=18)
     front = summary["frontier"]
     ax.step(
-        [p.memory[n] for p in front], [p.accuracy for p in front], where="post", color="red", lw=1, label="frontier"
+        [p.memory[n] / 1e3 for p in front],
+        [p.accuracy for p in front],
+        where="post",
+        color="red",
+        lw=1,
+        label="frontier",
     )
     ax.axhline(float_acc, color="black", lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"learning-core memory bits at n = {n}")
+    ax.set_ylim(low - 0.01, 1.01)
+    ax.grid(alpha=0.3)
+    ax.set_xlabel(f"learning-core memory at n = {n} (kbit)")
     ax.set_ylabel("test accuracy")
     ax.set_title("accuracy against memory")
     ax.legend(fontsize=7, loc="lower right")
