@@ -405,9 +405,10 @@ RESUMABLE = ("train_config", "iteration", "history", "evals", "seconds")
 
 
 def resumable_extra(path: Path, config: TrainConfig, extra: dict[str, Any], own: tuple[str, ...]) -> dict[str, Any]:
-    """A checkpoint's trainer state, checked: every key present (RESUMABLE and the trainer's `own`)
-    and trained with the settings given (all but the iteration, evaluation and checkpoint counts)."""
-    missing = [k for k in RESUMABLE + own if k not in extra]
+    """A checkpoint's trainer state, checked: RESUMABLE's keys present, trained with the settings
+    given (all but the iteration, evaluation and checkpoint counts; so a fixed-point run resumed as
+    float is told so), and the trainer's `own` keys present."""
+    missing = [k for k in RESUMABLE if k not in extra]
     if missing:
         raise UserError(f"--resume: {path} is not a training checkpoint (no {', '.join(missing)})")
     try:
@@ -422,6 +423,9 @@ def resumable_extra(path: Path, config: TrainConfig, extra: dict[str, Any], own:
         raise UserError(
             f"--resume: the checkpoint in {path.parent} was trained with other settings {diff} (stored, given)"
         )
+    missing = [k for k in own if k not in extra]  # the settings agree, so the trainer's own state must be there
+    if missing:
+        raise UserError(f"--resume: {path} is not a training checkpoint (no {', '.join(missing)})")
     return extra
 
 

@@ -191,3 +191,12 @@ def test_bad_fixed_settings_are_refused(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_resuming_a_fixed_point_run_as_float_says_which_settings_differ(tmp_path, capsys):
+    run = ["--n", "4", "--iterations", "2", "--samples", "100", "--batch", "8", "--out", str(tmp_path), "--no-progress"]
+    assert main(["train", "--numerics", "fixed", *run]) == 0
+    capsys.readouterr()
+    assert main(["train", *run, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "'numerics': ('fixed', 'float')" in err and "'optimizer': ('signum', 'adam')" in err
