@@ -17,7 +17,14 @@ from golden.errors import UserError
 from golden.fixedpoint import FixedPointConfig, fixed_point
 from golden.outlock import locked_folder
 from golden.trace_file import read_trace_file
-from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams, check_blocks, make_params
+from rtl.blocks.params import (
+    AccumulateParams,
+    CellUnitParams,
+    InfluenceParams,
+    RouterParams,
+    check_blocks,
+    make_params,
+)
 from rtl.toolchain import check_verilator
 
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
@@ -27,7 +34,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m rtl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     v = sub.add_parser("verilog", help="generate Verilog (and a JSON of parameters and formats) for one block")
-    v.add_argument("--block", required=True, help="router, accumulate or influence")
+    v.add_argument("--block", required=True, help="router, accumulate, influence or cell (the cell unit)")
     v.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     v.add_argument(
         "--lanes",
@@ -154,11 +161,26 @@ def block_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | 
     return make_params(args.block, n, args.lanes, columns, decay, fixed_point(args.format))
 
 
+def cell_unit_params(args: argparse.Namespace) -> CellUnitParams:
+    """The cell unit's parameters: n, gamma, epsilon and the reset from a trace's meta when given
+    (an EGRU's), else n = 16 and the golden defaults (gamma 0.7, epsilon 1.0, the paper's reset)."""
+    fp = fixed_point(args.format)
+    if not args.trace:
+        return CellUnitParams(n=16 if args.n is None else args.n, fp=fp)
+    meta = trace_meta(args.trace)
+    if meta["cell"] != "egru":
+        raise UserError(f"--trace: {args.trace} is a {meta['cell']} trace; the cell unit is the EGRU's")
+    if args.n is not None and args.n != meta["n"]:
+        raise UserError(f"--n: got {args.n} but the trace has n = {meta['n']}")
+    subtractive = meta.get("reset", "paper") == "subtractive"
+    return CellUnitParams(meta["n"], meta.get("gamma", 0.7), meta.get("epsilon", 1.0), subtractive, fp)
+
+
 def cmd_verilog(args: argparse.Namespace) -> int:
     from rtl.verilog import lint, write_block  # imports Amaranth
 
     out = out_folder(args.out)
-    params = block_params(args)
+    params = cell_unit_params(args) if args.block == "cell" else block_params(args)
     if args.lint:
         check_verilator()
     v_path, j_path = write_block(args.block, params, out)

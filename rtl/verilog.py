@@ -16,8 +16,9 @@ from amaranth.lib import wiring
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from rtl.blocks.accumulate import EventAccumulator
+from rtl.blocks.cell import CellUnit
 from rtl.blocks.influence import InfluenceUpdate
-from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams, describe
+from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, RouterParams, describe
 from rtl.blocks.router import EventRouter
 from rtl.toolchain import verilator_env
 
@@ -25,6 +26,7 @@ BLOCKS = {
     "router": (EventRouter, RouterParams, "egru_event_router", "rtl.blocks.cycles.router_cycles"),
     "accumulate": (EventAccumulator, AccumulateParams, "egru_event_accumulator", "rtl.blocks.cycles.accumulate_cycles"),
     "influence": (InfluenceUpdate, InfluenceParams, "egru_influence_update", "rtl.blocks.cycles.influence_cycles"),
+    "cell": (CellUnit, CellUnitParams, "egru_cell_unit", "rtl.blocks.cycles.cell_cycles"),
 }
 LINT_WAIVERS = (
     # The file is named after the block's module by us, but Verilator wants file = module exactly.

@@ -10,7 +10,7 @@ import pytest
 
 from golden.errors import UserError
 from golden.fixedpoint import DEFAULT
-from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, RouterParams
 from rtl.cli import main
 from rtl.verilog import lint, write_block
 from tests.rtl_traces import SPIRAL_PATH
@@ -21,6 +21,8 @@ CASES = [
     ("accumulate", AccumulateParams(n=8, lanes=4)),
     ("influence", InfluenceParams(n=8, columns=176, lanes=8)),
     ("influence", InfluenceParams(n=6, columns=13, lanes=3, decay=False)),
+    ("cell", CellUnitParams(n=8)),
+    ("cell", CellUnitParams(n=5, gamma=0.5, epsilon=0.3, subtractive=True)),
 ]
 
 
@@ -108,3 +110,11 @@ def test_cli_errors_exit_2_without_traceback(argv, message, tmp_path, capsys):
     assert main(["verilog", *argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_cli_takes_the_cell_unit_from_a_trace(tmp_path, capsys):
+    assert main(["verilog", "--block", "cell", "--trace", SPIRAL_PATH, "--out", str(tmp_path), "--lint"]) == 0
+    desc = json.loads((tmp_path / "egru_cell_unit.json").read_text())
+    assert desc["parameters"] == {"n": 8, "gamma": 0.7, "epsilon": 1.0, "subtractive": False}
+    assert desc["cycle_function"] == "rtl.blocks.cycles.cell_cycles"
+    assert "lint-only -Wall: clean" in capsys.readouterr().out

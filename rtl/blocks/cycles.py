@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, RouterParams
 
 
 def influence_cycles(p: InfluenceParams, rows: int, sources: int) -> int:
@@ -46,3 +46,9 @@ def accumulate_cycles(
     cost1 = sum(1 + max(words_pass1[j], 1) for j in events)
     cost2 = sum(1 + max(words_pass2[j], 1) for j in events)
     return 1 + cost1 + 1 + ((cost2 + 1) if len(events) else 0) + 1
+
+
+def cell_cycles(p: CellUnitParams) -> int:
+    """CellUnit, one step: 1 taking `pre` + per unit 1 reading its table words and 1 computing its
+    record + 1 offering `y`. The same for every step: the unit's work does not depend on events."""
+    return 2 + 2 * p.n

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field, is_dataclass
 
 from golden.errors import UserError
+from golden.fixed_cell import PseudoDerivative
 from golden.fixedpoint import DEFAULT, FixedPointConfig, bits_for
 from rtl.fpga.parts import Tiling
 
@@ -122,6 +123,35 @@ class InfluenceParams:
     def term_bits(self) -> int:
         """Address bits of a term within a row of the coefficient memory (stride 2^term_bits)."""
         return bits_for(self.max_terms)
+
+
+@dataclass(frozen=True)
+class CellUnitParams:
+    """CellUnit: n units; the pseudo-derivative's height gamma and half-width epsilon (as constants
+    in fp.const, golden.fixed_cell.PseudoDerivative); the subtractive reset or the paper's."""
+
+    n: int
+    gamma: float = 0.7
+    epsilon: float = 1.0
+    subtractive: bool = False
+    fp: FixedPointConfig = field(default=DEFAULT)
+
+    def __post_init__(self) -> None:
+        _check_int("n", self.n, 1, MAX_UNITS)
+        for name in ("gamma", "epsilon"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise UserError(f"{name}: got {value!r}; expected a finite number > 0")
+        if not isinstance(self.subtractive, bool):
+            raise UserError(f"subtractive: got {self.subtractive!r}; expected True or False")
+        if self.fp.gate.frac < self.fp.state.frac:
+            raise UserError("fixed-point formats: the cell unit needs gate.frac >= state.frac")
+        self.constants  # gamma and gamma / epsilon must fit fp.const (the error names them)
+
+    @property
+    def constants(self) -> PseudoDerivative:
+        """gamma and gamma / epsilon as fp.const words (golden.fixed_cell.PseudoDerivative)."""
+        return PseudoDerivative.of(self.gamma, self.epsilon, self.fp)
 
 
 BLOCK_PARAMS = {"router": RouterParams, "accumulate": AccumulateParams, "influence": InfluenceParams}

@@ -13,8 +13,9 @@ from amaranth.sim import Simulator
 
 from golden import fixedpoint as fx
 from rtl.blocks.accumulate import EventAccumulator
+from rtl.blocks.cell import CellUnit, record_layout
 from rtl.blocks.influence import InfluenceUpdate
-from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, RouterParams
 from rtl.blocks.router import EventRouter
 from rtl.blocks.transactions import accumulate_load, influence_matrix, influence_transactions
 
@@ -219,3 +220,47 @@ def simulate_selftest(test, divisor: int = 4, max_cycles: int = 2_000_000) -> Se
     return SelfTestResult(
         bool(result["passed"]), result["errors"], result["checked"], result["cycles"], result["report"]
     )
+
+
+def simulate_cell(
+    p: CellUnitParams,
+    theta: np.ndarray,
+    steps: list[tuple[bool, dict[str, np.ndarray]]],
+    seed: int = 0,
+    stall: float = 0.0,
+) -> list[StepResult]:
+    """Load theta, then per step (clear, pre): a clear strobe when asked, the pre-activations; output
+    = (records as a list of dicts, y). cycles: from taking `pre` to taking `y`, inclusive."""
+    dut = CellUnit(p)
+    sim = Simulator(dut)
+    sim.add_clock(CLOCK)
+    rng = random.Random(seed)
+    results: list[StepResult] = []
+    fields = [name for name in record_layout(p).members if name != "index"]
+
+    async def main(ctx):
+        for index, value in enumerate(theta):
+            await send(ctx, dut.load, {"index": index, "theta": int(value)}, rng)
+        for clear, pre in steps:
+            if clear:
+                ctx.set(dut.clear, 1)
+                await ctx.tick()
+                ctx.set(dut.clear, 0)
+            ctx.set(dut.pre.payload, {g: [int(v) for v in pre[g]] for g in "urz"})
+            ctx.set(dut.pre.valid, 1)
+            await ctx.tick().until(dut.pre.ready)
+            ctx.set(dut.pre.valid, 0)
+            cycles = 1
+            records = []
+            for k in range(p.n):
+                rec, edges = await receive(ctx, dut.record, rng, stall)
+                cycles += edges
+                if rec.index != k:
+                    raise AssertionError(f"record {k} came with index {rec.index}")
+                records.append({name: int(getattr(rec, name)) for name in fields})
+            y, edges = await receive(ctx, dut.y, rng, stall)
+            results.append(StepResult(output=(records, [int(v) for v in y]), cycles=cycles + edges))
+
+    sim.add_testbench(main)
+    sim.run()
+    return results
