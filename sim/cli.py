@@ -26,7 +26,7 @@ def build_parser() -> Parser:
     b.add_argument("--out", required=True, help="folder for blocks.json and blocks.md")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("run", help="one block's cocotb testbench on a trace, on Icarus or Verilator")
-    r.add_argument("--block", required=True, help="router, accumulate or influence")
+    r.add_argument("--block", required=True, help="router, accumulate, influence or cell (the cell unit; no lanes)")
     r.add_argument("--sim", required=True, dest="simulator", help="icarus or verilator")
     r.add_argument("--trace", required=True, help="trace file (.npz, egru-trace v1)")
     r.add_argument("--lanes", type=int, default=4, help="event lanes / weights per word / MAC lanes (default 4)")

@@ -15,9 +15,10 @@ from golden.errors import UserError
 from golden.hw_stimulus import recurrent_weights
 from golden.trace import load_trace
 from rtl.blocks.params import BLOCK_PARAMS, InfluenceParams
-from rtl.blocks.stimulus import STEPS_OF, block_params, ints
+from rtl.blocks.stimulus import STEPS_OF, block_params, cell_theta, ints
 
-BLOCKS = tuple(BLOCK_PARAMS)
+BLOCKS = (*BLOCK_PARAMS, "cell")
+EGRU_ONLY = ("accumulate", "cell")  # blocks a threshold-RNN trace has nothing for
 SIMULATORS = ("icarus", "verilator")
 
 
@@ -57,7 +58,10 @@ def make_job(block: str, lanes: int, cases: list[CaseSpec]) -> dict[str, Any]:
     if block == "influence" and len({p.n for p in params.values()}) == 1:
         first = shared_influence(list(params.values()))
     elif any(p != first for p in params.values()):
-        raise UserError("cases: every trace of one job must have the same n (and lanes that fit)")
+        raise UserError(
+            "cases: every trace of one job must give the same block parameters (the same n and lanes that fit; "
+            "for the cell unit also gamma, epsilon and the reset)"
+        )
     job: dict[str, Any] = {
         "block": block,
         "params": {k: v for k, v in vars(first).items() if k != "fp"},
@@ -67,6 +71,8 @@ def make_job(block: str, lanes: int, cases: list[CaseSpec]) -> dict[str, Any]:
     if block == "accumulate":
         weights = {path: recurrent_weights(t, first.fp) for path, t in traces.items()}
         job["weights"] = {path: {g: ints(v) for g, v in w.items()} for path, w in weights.items()}
+    if block == "cell":
+        job["theta"] = {path: cell_theta(t, first) for path, t in traces.items()}
     steps_of = STEPS_OF[block]
     for c in cases:
         trace = traces[c.trace]

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from golden.trace import load_trace
-from sim.jobs import BLOCKS, SIMULATORS, CaseSpec, make_job
+from sim.jobs import BLOCKS, EGRU_ONLY, SIMULATORS, CaseSpec, make_job
 from sim.runner import run_job
 
 CALIBRATION_FIELDS = (
@@ -29,7 +29,7 @@ CALIBRATION_FIELDS = (
     "predicted",
     "backpressure",
 )
-ACTIVITY = {"router": "events", "accumulate": "events", "influence": "sources"}
+ACTIVITY = {"router": "events", "accumulate": "events", "influence": "sources", "cell": "events"}
 
 
 def run_block(
@@ -105,7 +105,7 @@ def calibration_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             "simulator": report["simulator"],
             "trace": Path(report["trace"]).name,
             "n": p["n"],
-            "lanes": p["lanes"],
+            "lanes": p.get("lanes", 1),  # the cell unit has none: one unit at a time
             "columns": p.get("columns", ""),
             "step": r["step"],
             "activity": r[key],
@@ -123,7 +123,7 @@ def write_calibration(report: dict[str, Any], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     p = report["params"]
     bp = report.get("backpressure", 0.0)
-    stem = f"{report['block']}-{report['simulator']}-{Path(report['trace']).stem}-L{p['lanes']}"
+    stem = f"{report['block']}-{report['simulator']}-{Path(report['trace']).stem}-L{p.get('lanes', 1)}"
     path = folder / f"{stem}{f'-bp{bp:g}' if bp else ''}.csv"
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CALIBRATION_FIELDS)
@@ -168,7 +168,7 @@ def bench(
     (builds excluded: the testbench times itself inside the simulator)."""
     rows = []
     for block in BLOCKS:
-        if block == "accumulate" and load_trace(trace).config.cell != "egru":
+        if block in EGRU_ONLY and load_trace(trace).config.cell != "egru":
             continue
         for simulator in SIMULATORS:
             r = run_block(block, simulator, trace, lanes, seeds=seeds, progress=progress)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from golden.errors import UserError
-from rtl.blocks.params import BLOCK_PARAMS
 from rtl.toolchain import verilator_env
 from sim.jobs import SIMULATORS, write_job
 
@@ -45,7 +44,7 @@ def build(block: str, params: dict[str, Any], simulator: str, waves: bool = Fals
     from rtl.verilog import BLOCKS, LINT_WAIVERS, write_block
 
     _prepare(simulator)
-    p = BLOCK_PARAMS[block](**params)
+    p = BLOCKS[block][1](**params)
     key = hashlib.sha256(json.dumps([block, params, simulator, waves], sort_keys=True).encode()).hexdigest()[:10]
     module = BLOCKS[block][2]
     build_dir = OUT / "build" / simulator / f"{module}-{key}"

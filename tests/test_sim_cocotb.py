@@ -9,13 +9,15 @@ import json
 
 import pytest
 
-from sim.jobs import SIMULATORS, CaseSpec, make_job
+from golden.trace import load_trace
+from rtl.blocks.stimulus import block_params
+from sim.jobs import EGRU_ONLY, SIMULATORS, CaseSpec, make_job
 from sim.runner import run_job
 from sim.scoreboard import Scoreboard
 from tests.rtl_traces import SPIRAL_PATH, trace_for
 
 RANDOM = ("egru_w0.0_e1.0", "egru_w0.8_e0.1", "trnn_w0.0_e1.0")
-LANES = {"router": 3, "accumulate": 4, "influence": 8}
+LANES = {"router": 3, "accumulate": 4, "influence": 8, "cell": 1}  # the cell unit has no lanes
 
 
 @pytest.fixture(scope="session")
@@ -41,13 +43,18 @@ def cases(trace: str, sample: int = 0) -> list[CaseSpec]:
 
 
 def jobs(block: str, traces: dict[str, str]) -> list[dict]:
-    names = ["egru_w0.0_e1.0", "egru_w0.8_e0.1", "spiral"] + ([] if block == "accumulate" else ["trnn_w0.0_e1.0"])
+    names = ["egru_w0.0_e1.0", "egru_w0.8_e0.1", "spiral"] + ([] if block in EGRU_ONLY else ["trnn_w0.0_e1.0"])
     specs = {name: cases(traces[name], sample=3 if name == "spiral" else 0) for name in names}
+    if block == "cell":  # gamma, epsilon and the reset are the cell unit's parameters: a job per set
+        groups: dict = {}
+        for name in names:
+            groups.setdefault(block_params("cell", load_trace(traces[name]), 1), []).append(name)
+        return [make_job(block, 1, [c for name in group for c in specs[name]]) for group in groups.values()]
     # one job, so one build per simulator: the influence block is sized for the widest trace
     return [make_job(block, LANES[block], [c for name in names for c in specs[name]])]
 
 
-@pytest.mark.parametrize("block", ["router", "accumulate", "influence"])
+@pytest.mark.parametrize("block", ["router", "accumulate", "influence", "cell"])
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_block_on_simulator(block, simulator, traces):
     for i, job in enumerate(jobs(block, traces)):
@@ -84,3 +91,13 @@ def test_scoreboard_unit():
     assert (sb.compared, sb.mismatches, sb.passed) == (7, 1, False)
     assert str(sb.first) == "c: first mismatch at step 4, x unit 3: expected 4, got 5"
     assert json.dumps(str(sb.first))
+
+
+def test_cell_scoreboard_fails_on_one_lsb_of_c(traces):
+    """The cell unit's testbench compares every record word: c of one unit off by one LSB fails the
+    run at that step and unit."""
+    job = make_job("cell", 1, [CaseSpec(traces["egru_w0.0_e1.0"], 0, 0, 0.0)])
+    job["corrupt"] = {"case": 0, "step": 2, "unit": 3}
+    result = run_job(job, "icarus", "pytest-corrupt-cell", keep_waves_on_failure=False)
+    assert not result["passed"]
+    assert "first mismatch at step 2, c unit 3" in result["first_mismatch"]

@@ -10,9 +10,15 @@ import numpy as np
 
 from golden import fixedpoint as fx
 from golden.errors import UserError
-from golden.hw_stimulus import forward_steps, influence_steps, quantize_forward, quantize_influence
+from golden.hw_stimulus import (
+    forward_steps,
+    influence_steps,
+    quantize_forward,
+    quantize_influence,
+    recurrent_weights,
+)
 from golden.trace import Trace
-from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams, make_params
+from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, RouterParams, make_params
 
 
 def ints(a) -> Any:
@@ -52,15 +58,38 @@ def influence_steps_int(trace: Trace, sample: int, p: InfluenceParams) -> list[d
     return out
 
 
-STEPS_OF = {"router": router_steps, "accumulate": accumulate_steps, "influence": influence_steps_int}
+def cell_steps(trace: Trace, sample: int, p: CellUnitParams) -> list[dict]:
+    """Per step {"pre": {g: a_g}}: the pre-activations the gate accumulation forms from the trace's
+    quantized step (golden.fixedpoint.accumulate_gates), what the cell unit takes from it."""
+    V = recurrent_weights(trace, p.fp)
+    out = []
+    for q in (quantize_forward(s, p.fp) for s in forward_steps(trace, sample)):
+        sums = fx.accumulate_gates(q.y_prev, V, q.input_part, p.fp)
+        out.append({"pre": {"u": ints(sums.u), "r": ints(sums.r), "z": ints(sums.z)}})
+    return out
+
+
+def cell_theta(trace: Trace, p: CellUnitParams) -> list[int]:
+    """The trace's thresholds theta as state words."""
+    return ints(fx.to_fixed("theta", trace.arrays["theta"], p.fp.state))
+
+
+STEPS_OF = {
+    "router": router_steps,
+    "accumulate": accumulate_steps,
+    "influence": influence_steps_int,
+    "cell": cell_steps,
+}
 
 
 def block_params(block: str, trace: Trace, lanes: int):
     """The block sized for the trace; lanes that do not fit it (more than its units, or than its
     columns for the influence update) are refused, never clamped."""
     cfg = trace.config
-    if block == "accumulate" and cfg.cell != "egru":
-        raise UserError(f"--block accumulate: trace cell {cfg.cell!r}; the gate accumulation is the EGRU's")
+    if block in ("accumulate", "cell") and cfg.cell != "egru":
+        raise UserError(f"--block {block}: trace cell {cfg.cell!r}; the {block} block is the EGRU's")
+    if block == "cell":  # one unit at a time: no lanes
+        return CellUnitParams(cfg.n, cfg.gamma, cfg.epsilon, cfg.reset == "subtractive")
     fits = trace.params().p_kept if block == "influence" else cfg.n
     if lanes > fits:
         what = f"its {fits} compacted columns" if block == "influence" else f"its n = {fits} units"
