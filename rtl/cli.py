@@ -54,7 +54,7 @@ def build_parser() -> Parser:
     v.add_argument("--lint", action="store_true", help="lint the result with verilator --lint-only -Wall")
     v.add_argument("--out", required=True, help="output folder")
     s = sub.add_parser("synth", help="synthesis and place-and-route of one block (YoWASP Yosys and nextpnr)")
-    s.add_argument("--block", required=True, help="router, accumulate or influence")
+    s.add_argument("--block", required=True, help="router, accumulate, influence or cell")
     s.add_argument("--device", required=True, help="ice40-up5k, ecp5-25k or ecp5-85k")
     s.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     s.add_argument("--lanes", type=int, help="as for verilog")
@@ -194,10 +194,10 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from rtl.fpga.synth import synthesize, table  # imports Amaranth
 
-    params = block_params(args)
+    params = cell_unit_params(args) if args.block == "cell" else block_params(args)
     copy = None
     if args.out:
-        copy = out_file(args.out, f"{args.block}_n{params.n}_L{params.lanes}_{args.device}.json")
+        copy = out_file(args.out, f"{args.block}_n{params.n}_L{getattr(params, 'lanes', 1)}_{args.device}.json")
     summary = synthesize(args.block, params, args.device)
     print(table(summary))
     print(f"wrote {summary['work_dir']}/synth.json")

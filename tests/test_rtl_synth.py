@@ -96,3 +96,23 @@ def test_bank_initialisation_is_removed_from_synthesis_input():
         "    bank1_2_0[3] = 9'h000;\n  end\n"
     )
     assert without_bank_init(text) == "  initial begin\n    coefs[0] = 18'h00000;\n  end\n"
+
+
+def test_synth_takes_the_cell_unit_with_its_own_parameters(monkeypatch, capsys, tmp_path):
+    """`rtl synth --block cell` builds CellUnitParams (gamma, epsilon, reset from a trace) and names
+    its report without lanes; the synthesis itself is the same flow as the other blocks'."""
+    from rtl.blocks.params import CellUnitParams
+    from tests.rtl_traces import SPIRAL_PATH
+
+    seen = {}
+
+    def fake(block, params, device, progress=print):
+        seen.update(block=block, params=params, device=device)
+        return {"block": block, "device": device, "work_dir": str(tmp_path)}
+
+    monkeypatch.setattr("rtl.fpga.synth.synthesize", fake)
+    monkeypatch.setattr("rtl.fpga.synth.table", lambda summary: "table")
+    argv = ["synth", "--block", "cell", "--trace", SPIRAL_PATH, "--device", "ecp5-85k", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    assert seen["params"] == CellUnitParams(n=8, gamma=0.7, epsilon=1.0, subtractive=False)
+    assert (tmp_path / "cell_n8_L1_ecp5-85k.json").is_file()
