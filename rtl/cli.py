@@ -147,17 +147,23 @@ def trace_meta(path: str) -> dict:
     return meta
 
 
+def trace_and_n(args: argparse.Namespace) -> tuple[dict | None, int]:
+    """The trace's meta (None without --trace) and n: the trace's (--n must agree), --n, or 16."""
+    if not args.trace:
+        return None, 16 if args.n is None else args.n
+    meta = trace_meta(args.trace)
+    if args.n is not None and args.n != meta["n"]:
+        raise UserError(f"--n: got {args.n} but the trace has n = {meta['n']}")
+    return meta, meta["n"]
+
+
 def block_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | InfluenceParams:
     """The block's parameters from the options (and a trace's shape when given)."""
-    n, columns, decay = args.n, args.columns, not args.no_decay
-    if args.trace:
-        meta = trace_meta(args.trace)
-        if n is not None and n != meta["n"]:
-            raise UserError(f"--n: got {n} but the trace has n = {meta['n']}")
-        n = meta["n"]
+    meta, n = trace_and_n(args)
+    columns, decay = args.columns, not args.no_decay
+    if meta is not None:
         columns = columns if columns is not None else meta["p_kept"]
         decay = meta["cell"] != "trnn"
-    n = 16 if n is None else n
     return make_params(args.block, n, args.lanes, columns, decay, fixed_point(args.format))
 
 
@@ -165,15 +171,13 @@ def cell_unit_params(args: argparse.Namespace) -> CellUnitParams:
     """The cell unit's parameters: n, gamma, epsilon and the reset from a trace's meta when given
     (an EGRU's), else n = 16 and the golden defaults (gamma 0.7, epsilon 1.0, the paper's reset)."""
     fp = fixed_point(args.format)
-    if not args.trace:
-        return CellUnitParams(n=16 if args.n is None else args.n, fp=fp)
-    meta = trace_meta(args.trace)
+    meta, n = trace_and_n(args)
+    if meta is None:
+        return CellUnitParams(n=n, fp=fp)
     if meta["cell"] != "egru":
         raise UserError(f"--trace: {args.trace} is a {meta['cell']} trace; the cell unit is the EGRU's")
-    if args.n is not None and args.n != meta["n"]:
-        raise UserError(f"--n: got {args.n} but the trace has n = {meta['n']}")
     subtractive = meta.get("reset", "paper") == "subtractive"
-    return CellUnitParams(meta["n"], meta.get("gamma", 0.7), meta.get("epsilon", 1.0), subtractive, fp)
+    return CellUnitParams(n, meta.get("gamma", 0.7), meta.get("epsilon", 1.0), subtractive, fp)
 
 
 def cmd_verilog(args: argparse.Namespace) -> int:

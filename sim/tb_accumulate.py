@@ -93,11 +93,7 @@ async def run_job(dut):
             for t in range(case["reset_step"]):
                 await tb.step(index, case, t)
             tb.start(case, case["reset_step"])
-            await ClockCycles(dut.clk, 4)
-            tb.flush()
-            await tb.reset()
-            tb.flush()
-            tb.records = [r for r in tb.records if r["case"] != case["name"]]
+            await tb.reset_during_step(case, 4)
         for t in range(len(case["steps"])):
             await tb.step(index, case, t)
     tb.finish()

@@ -63,9 +63,14 @@ class CellTB(TB):
         for s in (self.load, self.pre, self.record, self.y):
             s.clear()
 
-    async def step(self, index: int, case: dict, t: int) -> None:
+    def start(self, case: dict, t: int) -> dict[str, np.ndarray]:
+        """Offer step t's pre-activations; returns them."""
         pre = {g: np.asarray(v, dtype=np.int64) for g, v in case["steps"][t]["pre"].items()}
         self.pre.send({g: [int(v) for v in pre[g]] for g in "urz"})
+        return pre
+
+    async def step(self, index: int, case: dict, t: int) -> None:
+        pre = self.start(case, t)
         records = []
         for _ in range(self.p.n):
             _, rec = await self.record.take()
@@ -108,12 +113,8 @@ async def run_job(dut):
         if case["reset_step"] is not None:  # run into the step, reset half-way, then replay from the start
             for t in range(case["reset_step"]):
                 await tb.step(index, case, t)
-            tb.pre.send({g: case["steps"][case["reset_step"]]["pre"][g] for g in "urz"})
-            await ClockCycles(dut.clk, 4)
-            tb.flush()
-            await tb.reset()
-            tb.flush()
-            tb.records = [r for r in tb.records if r["case"] != case["name"]]
+            tb.start(case, case["reset_step"])
+            await tb.reset_during_step(case, 4)
             await tb.load_theta(case["trace"])  # the reset cleared the registers theta lives in
             await tb.clear()
         for t in range(len(case["steps"])):

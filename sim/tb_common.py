@@ -41,6 +41,16 @@ class TB:
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
 
+    async def reset_during_step(self, case: dict, cycles: int) -> None:
+        """Reset the design `cycles` cycles into a step the caller has just offered, with whatever the
+        drivers still hold dropped before and after, and forget the case's records: the case is then
+        replayed from its first step."""
+        await ClockCycles(self.dut.clk, cycles)
+        self.flush()
+        await self.reset()
+        self.flush()
+        self.records = [r for r in self.records if r["case"] != case["name"]]
+
     def corrupt(self, case_index: int, step: int, expected):
         """The job may ask for one expected value to be off by one LSB (to show the scoreboard fails)."""
         c = self.job.get("corrupt")

@@ -9,7 +9,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+from cocotb.triggers import FallingEdge, RisingEdge
 
 from golden import fixedpoint as fx
 from rtl.blocks.cycles import influence_cycles, influence_lane_macs
@@ -121,11 +121,7 @@ async def run_job(dut):
             for t in range(case["reset_step"]):
                 M = await tb.step(index, case, t, M)
             tb.start(case, case["reset_step"])
-            await ClockCycles(dut.clk, 3 + tb.p.n)
-            tb.flush()
-            await tb.reset()
-            tb.flush()
-            tb.records = [r for r in tb.records if r["case"] != case["name"]]
+            await tb.reset_during_step(case, 3 + tb.p.n)
             M = np.zeros_like(M)
         for t in range(len(case["steps"])):
             M = await tb.step(index, case, t, M)

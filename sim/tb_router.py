@@ -8,7 +8,6 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
 
 from golden import fixedpoint as fx
 from rtl.blocks.cycles import router_cycles
@@ -83,11 +82,7 @@ async def run_job(dut):
             for t in range(case["reset_step"]):
                 await tb.step(index, case, t, 0)
             tb.source.send(case["steps"][case["reset_step"]]["y"])
-            await ClockCycles(dut.clk, 2)
-            tb.flush()
-            await tb.reset()
-            tb.flush()
-            tb.records = [r for r in tb.records if r["case"] != case["name"]]
+            await tb.reset_during_step(case, 2)
         count_before = int(dut.count.value)
         events_in = 0
         for t in range(len(case["steps"])):

@@ -157,7 +157,7 @@ class CellUnit(wiring.Component):
             with m.State("compute"):
                 m.d.comb += [self.busy.eq(1), self.record.valid.eq(1)]
                 with m.If(self.record.ready):
-                    m.d.sync += [c_prev[k].eq(c), y_prev[k].eq(Mux(o, c, 0)), o_prev.bit_select(k, 1).eq(o)]
+                    m.d.sync += [c_prev[k].eq(c), y_prev[k].eq(rec.y), o_prev.bit_select(k, 1).eq(o)]
                     with m.If(k == p.n - 1):
                         m.next = "out"
                     with m.Else():
