@@ -21,8 +21,10 @@ from rtl.blocks.params import (
     AccumulateParams,
     CellUnitParams,
     InfluenceParams,
+    LinearizeParams,
     RouterParams,
     check_blocks,
+    egru_columns,
     make_params,
 )
 from rtl.toolchain import check_verilator
@@ -34,7 +36,11 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m rtl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     v = sub.add_parser("verilog", help="generate Verilog (and a JSON of parameters and formats) for one block")
-    v.add_argument("--block", required=True, help="router, accumulate, influence or cell (the cell unit)")
+    v.add_argument(
+        "--block",
+        required=True,
+        help="router, accumulate, influence, cell (the cell unit) or linearise (its linearisation)",
+    )
     v.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     v.add_argument(
         "--lanes",
@@ -45,20 +51,22 @@ def build_parser() -> Parser:
     v.add_argument(
         "--columns",
         type=int,
-        help="influence: compacted parameter columns P (default: the trace's, "
-        "else the EGRU's p for n units and 2 inputs)",
+        help="influence, linearise: compacted parameter columns P (default: the trace's, "
+        "else the EGRU's p for n units and n_in inputs)",
     )
+    v.add_argument("--n-in", type=int, help="linearise: inputs (default 2, or the trace's)")
     v.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     v.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(v)
     v.add_argument("--lint", action="store_true", help="lint the result with verilator --lint-only -Wall")
     v.add_argument("--out", required=True, help="output folder")
     s = sub.add_parser("synth", help="synthesis and place-and-route of one block (YoWASP Yosys and nextpnr)")
-    s.add_argument("--block", required=True, help="router, accumulate, influence or cell")
+    s.add_argument("--block", required=True, help="router, accumulate, influence, cell or linearise")
     s.add_argument("--device", required=True, help="ice40-up5k, ecp5-25k or ecp5-85k")
     s.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     s.add_argument("--lanes", type=int, help="as for verilog")
-    s.add_argument("--columns", type=int, help="influence: compacted parameter columns P")
+    s.add_argument("--columns", type=int, help="influence, linearise: compacted parameter columns P")
+    s.add_argument("--n-in", type=int, help="linearise: inputs (default 2, or the trace's)")
     s.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     s.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(s)
@@ -180,11 +188,36 @@ def cell_unit_params(args: argparse.Namespace) -> CellUnitParams:
     return CellUnitParams(n, meta.get("gamma", 0.7), meta.get("epsilon", 1.0), subtractive, fp)
 
 
+def linearise_params(args: argparse.Namespace) -> LinearizeParams:
+    """The linearisation unit's parameters: n, n_in, the kept columns and the reset from a trace's
+    meta when given (an EGRU's), else n = 16, --n-in (default 2), --columns (default: nothing
+    masked), --lanes (default 4) and the paper's reset."""
+    fp, lanes = fixed_point(args.format), 4 if args.lanes is None else args.lanes
+    meta, n = trace_and_n(args)
+    if meta is None:
+        n_in = 2 if args.n_in is None else args.n_in
+        columns = egru_columns(n, n_in) if args.columns is None else args.columns
+        return LinearizeParams(n=n, n_in=n_in, columns=columns, lanes=lanes, fp=fp)
+    if meta["cell"] != "egru":
+        raise UserError(f"--trace: {args.trace} is a {meta['cell']} trace; the linearisation unit is the EGRU's")
+    subtractive = meta.get("reset", "paper") == "subtractive"
+    return LinearizeParams(n, meta["n_in"], meta["p_kept"], lanes, subtractive, fp)
+
+
+def unit_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | InfluenceParams | CellUnitParams:
+    """The parameters of --block from the options and a trace."""
+    if args.block == "cell":
+        return cell_unit_params(args)
+    if args.block == "linearise":
+        return linearise_params(args)
+    return block_params(args)
+
+
 def cmd_verilog(args: argparse.Namespace) -> int:
     from rtl.verilog import lint, write_block  # imports Amaranth
 
     out = out_folder(args.out)
-    params = cell_unit_params(args) if args.block == "cell" else block_params(args)
+    params = unit_params(args)
     if args.lint:
         check_verilator()
     v_path, j_path = write_block(args.block, params, out)
@@ -198,7 +231,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from rtl.fpga.synth import synthesize, table  # imports Amaranth
 
-    params = cell_unit_params(args) if args.block == "cell" else block_params(args)
+    params = unit_params(args)
     copy = None
     if args.out:
         copy = out_file(args.out, f"{args.block}_n{params.n}_L{getattr(params, 'lanes', 1)}_{args.device}.json")

@@ -18,7 +18,15 @@ from golden.errors import UserError
 from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.cell import CellUnit
 from rtl.blocks.influence import InfluenceUpdate
-from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, RouterParams, describe
+from rtl.blocks.linearise import LinearizeUnit
+from rtl.blocks.params import (
+    AccumulateParams,
+    CellUnitParams,
+    InfluenceParams,
+    LinearizeParams,
+    RouterParams,
+    describe,
+)
 from rtl.blocks.router import EventRouter
 from rtl.toolchain import verilator_env
 
@@ -27,6 +35,7 @@ BLOCKS = {
     "accumulate": (EventAccumulator, AccumulateParams, "egru_event_accumulator", "rtl.blocks.cycles.accumulate_cycles"),
     "influence": (InfluenceUpdate, InfluenceParams, "egru_influence_update", "rtl.blocks.cycles.influence_cycles"),
     "cell": (CellUnit, CellUnitParams, "egru_cell_unit", "rtl.blocks.cycles.cell_cycles"),
+    "linearise": (LinearizeUnit, LinearizeParams, "egru_linearize_unit", "rtl.blocks.cycles.linearise_cycles"),
 }
 LINT_WAIVERS = (
     # The file is named after the block's module by us, but Verilator wants file = module exactly.

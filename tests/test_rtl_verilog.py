@@ -10,8 +10,8 @@ import pytest
 
 from golden.errors import UserError
 from golden.fixedpoint import DEFAULT
-from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, RouterParams
-from rtl.cli import main
+from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, LinearizeParams, RouterParams
+from rtl.cli import main, trace_meta
 from rtl.verilog import lint, write_block
 from tests.rtl_traces import SPIRAL_PATH
 
@@ -23,6 +23,8 @@ CASES = [
     ("influence", InfluenceParams(n=6, columns=13, lanes=3, decay=False)),
     ("cell", CellUnitParams(n=8)),
     ("cell", CellUnitParams(n=5, gamma=0.5, epsilon=0.3, subtractive=True)),
+    ("linearise", LinearizeParams(n=8, n_in=2, columns=176, lanes=4)),
+    ("linearise", LinearizeParams(n=5, n_in=3, columns=70, lanes=3, subtractive=True)),
 ]
 
 
@@ -103,6 +105,7 @@ def test_cli_format_overrides(tmp_path):
         (["--block", "router", "--n", "-2"], "n: got -2"),
         (["--block", "dsp"], "--block: got 'dsp'"),
         (["--block", "influence", "--n", "4", "--lanes", "99"], "lanes: got 99"),
+        (["--block", "linearise", "--n", "4", "--columns", "10"], "columns: got 10"),
         (["--block", "router", "--trace", "missing.npz"], "--trace: trace missing.npz: no such file"),
     ],
 )
@@ -117,4 +120,13 @@ def test_cli_takes_the_cell_unit_from_a_trace(tmp_path, capsys):
     desc = json.loads((tmp_path / "egru_cell_unit.json").read_text())
     assert desc["parameters"] == {"n": 8, "gamma": 0.7, "epsilon": 1.0, "subtractive": False}
     assert desc["cycle_function"] == "rtl.blocks.cycles.cell_cycles"
+    assert "lint-only -Wall: clean" in capsys.readouterr().out
+
+
+def test_cli_takes_the_linearisation_unit_from_a_trace(tmp_path, capsys):
+    assert main(["verilog", "--block", "linearise", "--trace", SPIRAL_PATH, "--out", str(tmp_path), "--lint"]) == 0
+    desc = json.loads((tmp_path / "egru_linearize_unit.json").read_text())
+    meta = trace_meta(SPIRAL_PATH)
+    assert desc["parameters"] == {"n": 8, "n_in": 2, "columns": meta["p_kept"], "lanes": 4, "subtractive": False}
+    assert desc["cycle_function"] == "rtl.blocks.cycles.linearise_cycles"
     assert "lint-only -Wall: clean" in capsys.readouterr().out

@@ -26,3 +26,10 @@ def round_saturate(value: Value, shift: int, fmt: Fmt) -> Value:
     """saturate(round(value, shift), fmt) as a signed(fmt.width) value."""
     rounded = value if shift == 0 else (value + (1 << (shift - 1))) >> shift
     return saturate(rounded, fmt)
+
+
+def rescale(value: Value, frac: int, fmt: Fmt) -> Value:
+    """A value at 2^-frac as a word of fmt, rounded half up and saturated once (fixedpoint.round_to)."""
+    if frac >= fmt.frac:
+        return round_saturate(value, frac - fmt.frac, fmt)
+    return saturate(Value.cast(value) << (fmt.frac - frac), fmt)

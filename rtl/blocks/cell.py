@@ -33,16 +33,9 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed_cell import tanh_table
-from golden.fixedpoint import Fmt, bits_for, sigmoid_table
-from rtl.blocks.arith import round_saturate, saturate
+from golden.fixedpoint import bits_for, sigmoid_table
+from rtl.blocks.arith import rescale
 from rtl.blocks.params import CellUnitParams
-
-
-def rescale(value, frac: int, fmt: Fmt):
-    """A value at 2^-frac as a word of fmt, rounded half up and saturated once (fixedpoint.round_to)."""
-    if frac >= fmt.frac:
-        return round_saturate(value, frac - fmt.frac, fmt)
-    return saturate(value << (fmt.frac - frac), fmt)
 
 
 def record_layout(p: CellUnitParams) -> data.StructLayout:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, RouterParams
+from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, LinearizeParams, RouterParams
 
 
 def influence_cycles(p: InfluenceParams, rows: int, sources: int) -> int:
@@ -52,3 +52,32 @@ def cell_cycles(p: CellUnitParams) -> int:
     """CellUnit, one step: 1 taking `pre` + per unit 1 reading its table words and 1 computing its
     record + 1 offering `y`. The same for every step: the unit's work does not depend on events."""
     return 2 + 2 * p.n
+
+
+def linearise_row_cycles(events: int, sources: int) -> int:
+    """LinearizeUnit's setup sequencer, one row k: 1 claiming a row buffer + 1 decay element
+    + (events + 1) forming A_r[k, m] for the events m + per source (1 + (1 + events) + 1) forming
+    G[k, l] from its terms and offering it + 1 closing the row."""
+    return events + 4 + sources * (events + 3)
+
+
+def linearise_cycles(p: LinearizeParams, events: int, sources: int) -> int:
+    """LinearizeUnit, one step with no backpressure, from taking x to handing over Mbar's end word,
+    inclusive: 1 x + n records + 1 header, then two sequencers in step. The setup sequencer's row k
+    (linearise_row_cycles, R) waits for its row buffer: the Mbar sequencer must have finished row
+    k - 2; Mbar's row k (1 wait + chunks words) waits for the setup of row k. With a_k the cycle the
+    setup of row k starts (after the header at cycle 0) and e_k the cycle Mbar's row k starts:
+
+        a_0 = 1,  a_k = max(a_{k-1} + R, e_{k-2} + chunks + 1),   e_k = max(e_{k-1} + chunks + 1, a_k + R)
+
+    (e_{-1} = -chunks), and the end word is taken at e_{n-1} + chunks + 1, n + 1 cycles after x."""
+    R, C = linearise_row_cycles(events, sources), p.chunks
+    a: list[int] = []
+    e: list[int] = []
+    for k in range(p.n):
+        start = 1 if k == 0 else a[-1] + R
+        if k >= 2:
+            start = max(start, e[k - 2] + C + 1)
+        a.append(start)
+        e.append(max((e[-1] + C + 1) if e else 1, start + R))
+    return (p.n + 1) + e[-1] + C + 1 + 1

@@ -154,6 +154,39 @@ class CellUnitParams:
         return PseudoDerivative.of(self.gamma, self.epsilon, self.fp)
 
 
+@dataclass(frozen=True)
+class LinearizeParams:
+    """LinearizeUnit: n units, n_in inputs, `columns` compacted parameters (P, set by the masks:
+    egru_columns) served to an InfluenceUpdate of `lanes` MAC lanes; the subtractive reset or the
+    paper's."""
+
+    n: int
+    n_in: int
+    columns: int
+    lanes: int = 4
+    subtractive: bool = False
+    fp: FixedPointConfig = field(default=DEFAULT)
+
+    def __post_init__(self) -> None:
+        _check_int("n", self.n, 1, MAX_UNITS)
+        _check_int("n_in", self.n_in, 1, MAX_UNITS)
+        low, high = egru_columns(self.n, self.n_in, 1.0), egru_columns(self.n, self.n_in, 0.0)
+        _check_int("columns", self.columns, low, high, f" (an EGRU with n = {self.n}, n_in = {self.n_in})")
+        _check_int("lanes", self.lanes, 1, self.columns, " (at most one lane per column)")
+        if not isinstance(self.subtractive, bool):
+            raise UserError(f"subtractive: got {self.subtractive!r}; expected True or False")
+
+    @property
+    def influence(self) -> InfluenceParams:
+        """The InfluenceUpdate this unit feeds (its step, setup and mbar streams)."""
+        return InfluenceParams(n=self.n, columns=self.columns, lanes=self.lanes, decay=True, fp=self.fp)
+
+    @property
+    def chunks(self) -> int:
+        """Words of L columns per row of Mbar (as of M)."""
+        return math.ceil(self.columns / self.lanes)
+
+
 BLOCK_PARAMS = {"router": RouterParams, "accumulate": AccumulateParams, "influence": InfluenceParams}
 DEFAULT_LANES = {"router": 1, "accumulate": 1, "influence": 4}
 

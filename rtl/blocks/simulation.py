@@ -9,27 +9,38 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+from amaranth import Module
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from golden import fixedpoint as fx
 from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.cell import CellUnit, record_layout
 from rtl.blocks.influence import InfluenceUpdate
-from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, RouterParams
+from rtl.blocks.linearise import LinearizeUnit
+from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, LinearizeParams, RouterParams
 from rtl.blocks.router import EventRouter
 from rtl.blocks.transactions import accumulate_load, influence_matrix, influence_transactions
 
 CLOCK = 1e-8
 
 
-async def send(ctx, s, payload, rng: random.Random, idle: float = 0.0) -> None:
-    """Offer one payload on stream s (after random idle cycles) and wait for its handshake."""
+async def send(ctx, s, payload, rng: random.Random, idle: float = 0.0) -> int:
+    """Offer one payload on stream s (after random idle cycles) and wait for its handshake; returns
+    the clock edges until and including the handshake."""
+    edges = 0
     while idle and rng.random() < idle:
         await ctx.tick()
+        edges += 1
     ctx.set(s.payload, payload)
     ctx.set(s.valid, 1)
-    await ctx.tick().until(s.ready)
+    while True:
+        *_, ready = await ctx.tick().sample(s.ready)
+        edges += 1
+        if ready:
+            break
     ctx.set(s.valid, 0)
+    return edges
 
 
 async def receive(ctx, s, rng: random.Random, stall: float = 0.0):
@@ -260,6 +271,118 @@ def simulate_cell(
                 records.append({name: int(getattr(rec, name)) for name in fields})
             y, edges = await receive(ctx, dut.y, rng, stall)
             results.append(StepResult(output=(records, [int(v) for v in y]), cycles=cycles + edges))
+
+    sim.add_testbench(main)
+    sim.run()
+    return results
+
+
+def simulate_linearise(
+    p: LinearizeParams,
+    load: dict,
+    steps: list[tuple[bool, list[int], list[dict]]],
+    seed: int = 0,
+    stall: float = 0.0,
+) -> list[StepResult]:
+    """Load the unit (transactions.linearise_load), then per step (clear, x, records): a clear strobe
+    when asked, x, the cell unit's records; output = (header, setup elements, Mbar words) as dicts.
+    cycles: from taking x to taking Mbar's end word, inclusive. stall: random idle cycles on the
+    inputs and backpressure on the three outputs."""
+    dut = LinearizeUnit(p)
+    sim = Simulator(dut)
+    sim.add_clock(CLOCK)
+    rng = random.Random(seed)
+    headers: list[dict] = []
+    setups: list[list[dict]] = []
+    words: list[list[dict]] = []
+    cycles: list[int] = []
+
+    async def setup_sink(ctx):
+        for t in range(len(steps)):
+            while len(headers) <= t:  # the header says how many elements: rows x terms
+                await ctx.tick()
+            got = []
+            for _ in range(p.n * headers[t]["terms"]):
+                el, _ = await receive(ctx, dut.setup, rng, stall)
+                got.append({name: int(getattr(el, name)) for name in ("g", "d", "src", "decay")})
+            setups.append(got)
+
+    async def mbar_sink(ctx):
+        for _ in steps:
+            got: list[dict] = []
+            while not got or not got[-1]["end"]:
+                word, _ = await receive(ctx, dut.mbar, rng, stall)
+                values = [int(v) for v in word.values]
+                got.append({"row": word.row, "chunk": word.chunk, "values": values, "end": word.end})
+            words.append(got)
+
+    async def main(ctx):
+        for port in ("weight", "theta", "columns"):
+            for payload in load[port]:
+                await send(ctx, getattr(dut, port), payload, rng)
+        for clear, x, records in steps:
+            if clear:
+                ctx.set(dut.clear, 1)
+                await ctx.tick()
+                ctx.set(dut.clear, 0)
+            await send(ctx, dut.x, x, rng, stall)
+            edges = 1
+            for rec in records:
+                edges += await send(ctx, dut.record, rec, rng, stall)
+            header, waited = await receive(ctx, dut.step, rng, stall)
+            headers.append({name: int(getattr(header, name)) for name in ("rows", "terms", "first")})
+            edges += waited
+            while True:  # until the end word is taken
+                *_, valid, ready, end = await ctx.tick().sample(dut.mbar.valid, dut.mbar.ready, dut.mbar.payload.end)
+                edges += 1
+                if valid and ready and end:
+                    break
+            cycles.append(edges)
+
+    sim.add_testbench(setup_sink, background=True)
+    sim.add_testbench(mbar_sink, background=True)
+    sim.add_testbench(main)
+    sim.run()
+    return [StepResult((h, st, mb), cy) for h, st, mb, cy in zip(headers, setups, words, cycles, strict=True)]
+
+
+def simulate_linearise_influence(
+    p: LinearizeParams, load: dict, steps: list[tuple[bool, list[int], list[dict]]], seed: int = 0, stall: float = 0.0
+) -> list[StepResult]:
+    """LinearizeUnit feeding an InfluenceUpdate through its step, setup and mbar streams (connected
+    as the core connects them). Per step (clear, x, records): output = M_t read back [n, P];
+    cycles: from taking x to the InfluenceUpdate's done, inclusive."""
+    m = Module()
+    lin = m.submodules.linearise = LinearizeUnit(p)
+    infl = m.submodules.influence = InfluenceUpdate(p.influence)
+    for port in ("step", "setup", "mbar"):
+        wiring.connect(m, getattr(lin, port), getattr(infl, port))
+    sim = Simulator(m)
+    sim.add_clock(CLOCK)
+    rng = random.Random(seed)
+    results: list[StepResult] = []
+
+    async def main(ctx):
+        for port in ("weight", "theta", "columns"):
+            for payload in load[port]:
+                await send(ctx, getattr(lin, port), payload, rng)
+        for clear, x, records in steps:
+            if clear:
+                ctx.set(lin.clear, 1)
+                await ctx.tick()
+                ctx.set(lin.clear, 0)
+            await send(ctx, lin.x, x, rng, stall)
+            edges = 1
+            for rec in records:
+                edges += await send(ctx, lin.record, rec, rng, stall)
+            _, waited = await receive(ctx, infl.done, rng, stall)
+            edges += waited
+            words = []
+            for addr in range(p.influence.depth):
+                ctx.set(infl.rb_addr, addr)
+                await ctx.tick()
+                words.append(list(ctx.get(infl.rb_data)))
+            results.append(StepResult(influence_matrix(p.influence, words, ctx.get(infl.row_valid)), edges))
 
     sim.add_testbench(main)
     sim.run()

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from golden.errors import UserError
-from rtl.blocks.params import AccumulateParams, InfluenceParams
+from golden.fixed_cell import CellStep
+from golden.fixed_linearise import BLOCKS, Column, LinearStep
+from golden.fixedpoint import bits_for
+from rtl.blocks.params import AccumulateParams, InfluenceParams, LinearizeParams
+
+PAD = (1 << bits_for(len(BLOCKS) + 1)) - 1  # LinearizeUnit's block code of a column past the last
 
 
 @dataclass
@@ -119,3 +124,41 @@ def accumulate_load(p: AccumulateParams, V: dict[str, np.ndarray]) -> list[dict]
     blank = [empty] * p.lanes
     loads += [{"columns": 1, "addr": i, "word": blank, "column": entry} for i, entry in enumerate(table)]
     return loads
+
+
+def linearise_load(p: LinearizeParams, V: dict[str, np.ndarray], theta: np.ndarray, layout: list[Column]) -> dict:
+    """LinearizeUnit's configuration: {"weight": V_u, V_r, V_z entry by entry (masked entries 0),
+    "theta": theta by unit, "columns": the compacted layout in words of L column descriptors, the
+    block code golden.fixed_linearise.BLOCKS' index, PAD past the last column}."""
+    if layout[-1].stop != p.columns:
+        raise UserError(f"columns: the layout has {layout[-1].stop} columns; the unit was built for {p.columns}")
+    weights = [
+        {"gate": i, "row": k, "col": j, "value": int(V[g][k, j])}
+        for i, g in enumerate("urz")
+        for k in range(p.n)
+        for j in range(p.n)
+    ]
+    flat = [{"block": PAD, "m": 0, "j": 0}] * (p.chunks * p.lanes)
+    for col in layout:
+        code = BLOCKS.index(col.name)
+        for q, (m, j) in enumerate(zip(col.m, col.j, strict=True)):
+            flat[col.start + q] = {"block": code, "m": int(m), "j": int(j)}
+    words = [{"chunk": c, "columns": flat[c * p.lanes : (c + 1) * p.lanes]} for c in range(p.chunks)]
+    thetas = [{"index": k, "theta": int(v)} for k, v in enumerate(theta)]
+    return {"weight": weights, "theta": thetas, "columns": words}
+
+
+def cell_records(step: CellStep) -> list[dict]:
+    """The CellUnit's records of one step (rtl.blocks.cell.record_layout), unit by unit."""
+    names = ("u", "r", "z", "c", "o", "y", "dH", "d", "su", "sr", "dz")
+    return [{"index": k, **{name: int(getattr(step, name)[k]) for name in names}} for k in range(len(step.c))]
+
+
+def linearise_transactions(p: LinearizeParams, lin: LinearStep, first: bool) -> InfluenceTransactions:
+    """What LinearizeUnit sends the InfluenceUpdate for one step of golden.fixed_linearise: every
+    row, the decay term, the active sources (d' != 0) ascending, the non-zero Mbar words."""
+    sources = np.nonzero(lin.d_prev)[0]
+    rows = np.ones(p.n, dtype=bool)
+    return influence_transactions(
+        p.influence, lin.decay, sources, lin.d_prev[sources], lin.G[:, sources], lin.Mbar, rows, first
+    )
