@@ -99,6 +99,12 @@ def reuse_freed_memory() -> None:
     mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
 
 
+def accumulate_gradient(acc: np.ndarray, credit: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """The gradient unit's step: A_q + sum_{b, k} M_t[b, k, q] credit_t[b, k], exact (int64; the
+    width is checked by IntegerLearner.check_accumulator). credit [B, n] (credit), M [B, n, P]."""
+    return acc + np.einsum("bk,bkq->q", credit, M)
+
+
 def check_integers(name: str, array: np.ndarray) -> np.ndarray:
     """Refuse anything but int64 on the integer path (no float reaches it after conversion)."""
     if not isinstance(array, np.ndarray) or array.dtype != np.int64:
@@ -220,7 +226,7 @@ class IntegerLearner:
                 credit = round_to(
                     error[:, None] * words.w_out[None, :], cfg.gate.frac + cfg.weight.frac, cfg.credit, "credit"
                 )
-                acc += np.einsum("bk,bkq->q", credit, M)
+                acc = accumulate_gradient(acc, credit, M)
                 readout = (error @ step.c, error.sum(keepdims=True))
             if t == T - 1 or (update_every is not None and (t + 1) % update_every == 0):
                 grads = self.gradients(acc, readout, words, batch_shift)

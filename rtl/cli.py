@@ -20,6 +20,7 @@ from golden.trace_file import read_trace_file
 from rtl.blocks.params import (
     AccumulateParams,
     CellUnitParams,
+    GradientParams,
     InfluenceParams,
     LinearizeParams,
     RouterParams,
@@ -39,7 +40,7 @@ def build_parser() -> Parser:
     v.add_argument(
         "--block",
         required=True,
-        help="router, accumulate, influence, cell (the cell unit) or linearise (its linearisation)",
+        help="router, accumulate, influence, cell (the cell unit), linearise (its linearisation) or gradient",
     )
     v.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     v.add_argument(
@@ -55,18 +56,22 @@ def build_parser() -> Parser:
         "else the EGRU's p for n units and n_in inputs)",
     )
     v.add_argument("--n-in", type=int, help="linearise: inputs (default 2, or the trace's)")
+    v.add_argument("--batch", type=int, default=1, help="gradient: samples per update (default 1)")
+    v.add_argument("--steps", type=int, default=17, help="gradient: steps per sample (default 17)")
     v.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     v.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(v)
     v.add_argument("--lint", action="store_true", help="lint the result with verilator --lint-only -Wall")
     v.add_argument("--out", required=True, help="output folder")
     s = sub.add_parser("synth", help="synthesis and place-and-route of one block (YoWASP Yosys and nextpnr)")
-    s.add_argument("--block", required=True, help="router, accumulate, influence, cell or linearise")
+    s.add_argument("--block", required=True, help="router, accumulate, influence, cell, linearise or gradient")
     s.add_argument("--device", required=True, help="ice40-up5k, ecp5-25k or ecp5-85k")
     s.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     s.add_argument("--lanes", type=int, help="as for verilog")
     s.add_argument("--columns", type=int, help="influence, linearise: compacted parameter columns P")
     s.add_argument("--n-in", type=int, help="linearise: inputs (default 2, or the trace's)")
+    s.add_argument("--batch", type=int, default=1, help="gradient: samples per update (default 1)")
+    s.add_argument("--steps", type=int, default=17, help="gradient: steps per sample (default 17)")
     s.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     s.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(s)
@@ -204,8 +209,20 @@ def linearise_params(args: argparse.Namespace) -> LinearizeParams:
     return LinearizeParams(n, meta["n_in"], meta["p_kept"], lanes, subtractive, fp)
 
 
+def gradient_params(args: argparse.Namespace) -> GradientParams:
+    """The gradient unit's parameters: n and the kept columns from a trace when given, else n = 16
+    and --columns (default: the EGRU's P with 2 inputs); --lanes (default 4); --batch and --steps
+    (default 1 and 17: the spiral's sequences) size the exact accumulators."""
+    meta, n = trace_and_n(args)
+    columns = args.columns if args.columns is not None else (meta["p_kept"] if meta else egru_columns(n))
+    lanes = 4 if args.lanes is None else args.lanes
+    return GradientParams(n, columns, lanes, args.batch, args.steps, fixed_point(args.format))
+
+
 def unit_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | InfluenceParams | CellUnitParams:
     """The parameters of --block from the options and a trace."""
+    if args.block == "gradient":
+        return gradient_params(args)
     if args.block == "cell":
         return cell_unit_params(args)
     if args.block == "linearise":

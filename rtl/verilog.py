@@ -17,11 +17,13 @@ from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.cell import CellUnit
+from rtl.blocks.gradient import GradientUnit
 from rtl.blocks.influence import InfluenceUpdate
 from rtl.blocks.linearise import LinearizeUnit
 from rtl.blocks.params import (
     AccumulateParams,
     CellUnitParams,
+    GradientParams,
     InfluenceParams,
     LinearizeParams,
     RouterParams,
@@ -35,6 +37,7 @@ BLOCKS = {
     "accumulate": (EventAccumulator, AccumulateParams, "egru_event_accumulator", "rtl.blocks.cycles.accumulate_cycles"),
     "influence": (InfluenceUpdate, InfluenceParams, "egru_influence_update", "rtl.blocks.cycles.influence_cycles"),
     "cell": (CellUnit, CellUnitParams, "egru_cell_unit", "rtl.blocks.cycles.cell_cycles"),
+    "gradient": (GradientUnit, GradientParams, "egru_gradient_unit", "rtl.blocks.cycles.gradient_clear_cycles"),
     "linearise": (LinearizeUnit, LinearizeParams, "egru_linearize_unit", "rtl.blocks.cycles.linearise_cycles"),
 }
 LINT_WAIVERS = (

@@ -3,7 +3,7 @@
 and every Mbar word bit-exact, over sequences of a random masked EGRU carried by the integer cell
 unit (golden.fixed_cell), both resets, with clears, with and without backpressure; cycles per step
 equal rtl.blocks.cycles.linearise_cycles when nothing stalls; and the unit feeding the real
-InfluenceUpdate produces golden.fixedpoint.influence_step's M."""
+InfluenceUpdate, whose written rows feed the GradientUnit, it produces golden's M and gradient."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import pytest
 from golden.errors import UserError
 from golden.fixed_cell import PseudoDerivative, cell_step
 from golden.fixed_linearise import compacted_layout, linearise
+from golden.fixed_step import accumulate_gradient
 from golden.fixedpoint import DEFAULT, influence_step, round_to, to_fixed
 from rtl.blocks.cycles import linearise_cycles
 from rtl.blocks.params import LinearizeParams
-from rtl.blocks.simulation import simulate_linearise, simulate_linearise_influence
+from rtl.blocks.simulation import simulate_learning_path, simulate_linearise
 from rtl.blocks.transactions import cell_records, linearise_load, linearise_transactions
 
 
@@ -83,16 +84,29 @@ def test_linearise_parameters_are_checked():
 
 
 @pytest.mark.parametrize("subtractive,stall", [(False, 0.0), (True, 0.3)])
-def test_linearise_unit_drives_the_influence_update_to_the_integer_influence_matrix(subtractive, stall):
-    """The two blocks connected as in the core: M_t read back after every step equals
-    golden.fixedpoint.influence_step applied to golden's linearisation, M_0 = 0 at each clear."""
+def test_linearise_influence_and_gradient_units_produce_the_integer_m_and_gradient(subtractive, stall):
+    """The three blocks connected as in the core: M_t read back after every step equals
+    golden.fixedpoint.influence_step applied to golden's linearisation (M_0 = 0 at each clear), and
+    the gradient unit's accumulators equal golden.fixed_step.accumulate_gradient over the
+    sequence's steps, with random credit vectors (some steps without loss)."""
     p, load, steps, golden, firsts = egru_sequences(4, 2, 7, subtractive, seed=11, every=4)
-    results = simulate_linearise_influence(p, load, steps, seed=5, stall=stall)
-    M = None
+    rng = np.random.default_rng(3)
+    credits = [
+        (rng.integers(p.fp.credit.min, p.fp.credit.max + 1, p.n) * (t % 3 != 1)).astype(np.int64) for t in range(7)
+    ]
+    results = simulate_learning_path(p, load, steps, [c.tolist() for c in credits], seed=5, stall=stall)
+    M = acc = None
+    nonzero_sums = 0
     for t, (result, lin, first) in enumerate(zip(results, golden, firsts, strict=True)):
         if first:
             M = np.zeros((p.n, p.columns), dtype=np.int64)
+            acc = np.zeros(p.columns, dtype=np.int64)
         sources = np.nonzero(lin.d_prev)[0]
         M = influence_step(M, lin.decay, sources, lin.d_prev[sources], lin.G[:, sources], lin.Mbar, np.ones(p.n, bool))
-        assert np.array_equal(result.output, M), t
+        acc = accumulate_gradient(acc, credits[t][None, :], M[None])
+        got_M, got_acc = result.output
+        assert np.array_equal(got_M, M), t
+        assert got_acc.tolist() == acc.tolist(), t
         assert np.count_nonzero(M) > 0
+        nonzero_sums += np.count_nonzero(acc)
+    assert nonzero_sums > 0

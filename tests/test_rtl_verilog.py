@@ -10,7 +10,14 @@ import pytest
 
 from golden.errors import UserError
 from golden.fixedpoint import DEFAULT
-from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, LinearizeParams, RouterParams
+from rtl.blocks.params import (
+    AccumulateParams,
+    CellUnitParams,
+    GradientParams,
+    InfluenceParams,
+    LinearizeParams,
+    RouterParams,
+)
 from rtl.cli import main, trace_meta
 from rtl.verilog import lint, write_block
 from tests.rtl_traces import SPIRAL_PATH
@@ -25,6 +32,7 @@ CASES = [
     ("cell", CellUnitParams(n=5, gamma=0.5, epsilon=0.3, subtractive=True)),
     ("linearise", LinearizeParams(n=8, n_in=2, columns=176, lanes=4)),
     ("linearise", LinearizeParams(n=5, n_in=3, columns=70, lanes=3, subtractive=True)),
+    ("gradient", GradientParams(n=8, columns=176, lanes=4, batch=32, steps=17)),
 ]
 
 

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, LinearizeParams, RouterParams
+from rtl.blocks.params import (
+    AccumulateParams,
+    CellUnitParams,
+    GradientParams,
+    InfluenceParams,
+    LinearizeParams,
+    RouterParams,
+)
 
 
 def influence_cycles(p: InfluenceParams, rows: int, sources: int) -> int:
@@ -81,3 +88,9 @@ def linearise_cycles(p: LinearizeParams, events: int, sources: int) -> int:
         a.append(start)
         e.append(max((e[-1] + C + 1) if e else 1, start + R))
     return (p.n + 1) + e[-1] + C + 1 + 1
+
+
+def gradient_clear_cycles(p: GradientParams) -> int:
+    """GradientUnit: zeroing the accumulators takes one cycle per word (chunks). Accumulating adds
+    no cycles: it follows the InfluenceUpdate's writes, one word per cycle."""
+    return p.chunks

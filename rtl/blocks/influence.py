@@ -17,6 +17,8 @@ Interfaces (all `lib.stream`, valid/ready):
     mbar   words {row, chunk, values[L], end} of Mbar_t in ascending (row, chunk), only words with a
            non-zero value need be sent, then one word with end = 1
     done   one transfer per step; payload: the cycles spent waiting on a stream (stalls)
+    written  every word of M_t as it is written {valid, row, chunk, values[L]} (no ready: it cannot
+           stall the block), for the gradient unit
     rb_addr / rb_data: read port of the latest M (word row * chunks + chunk, one cycle latency),
            usable while busy = 0; row_valid: rows of the latest M that hold values (others are 0)
 
@@ -52,12 +54,16 @@ def influence_signature(p: InfluenceParams) -> wiring.Signature:
     mbar = data.StructLayout(
         {"row": unsigned(bits_for(n)), "chunk": unsigned(bits_for(p.chunks)), "values": word, "end": 1}
     )
+    written = data.StructLayout(
+        {"valid": 1, "row": unsigned(bits_for(n)), "chunk": unsigned(bits_for(p.chunks)), "values": word}
+    )
     return wiring.Signature(
         {
             "step": In(stream.Signature(step)),
             "setup": In(stream.Signature(setup)),
             "mbar": In(stream.Signature(mbar)),
             "done": Out(stream.Signature(data.StructLayout({"stalls": unsigned(32)}))),
+            "written": Out(written),
             "rb_addr": In(unsigned(bits_for(p.depth))),
             "rb_data": Out(word),
             "row_valid": Out(unsigned(n)),
@@ -170,11 +176,14 @@ class InfluenceUpdate(wiring.Component):
 
         # --- stage C: add Mbar, round and saturate once, write M_t --------------------------------
         m.d.comb += write_addr.eq(c_row * C + c_chunk)
+        out = self.written
+        m.d.comb += [out.row.eq(c_row), out.chunk.eq(c_chunk), out.valid.eq(c_valid & self.mbar.valid)]
         for lane in range(L):
             mbar_term = Mux(mbar_match, mbar.values[lane], 0)
             total = c_acc[lane] + (mbar_term << fp.coef.frac)
+            m.d.comb += out.values[lane].eq(round_saturate(total, fp.coef.frac, fp.influence))
             for i in range(2):
-                m.d.comb += banks[i].write_data[lane].eq(round_saturate(total, fp.coef.frac, fp.influence))
+                m.d.comb += banks[i].write_data[lane].eq(out.values[lane])
         with m.If(c_valid & self.mbar.valid):
             m.d.comb += [self.mbar.ready.eq(mbar_match), banks[0].write_en.eq(bank), banks[1].write_en.eq(~bank)]
             m.d.sync += valid[~bank].eq(valid[~bank] | (1 << c_row))

@@ -187,6 +187,35 @@ class LinearizeParams:
         return math.ceil(self.columns / self.lanes)
 
 
+@dataclass(frozen=True)
+class GradientParams:
+    """GradientUnit: n units, `columns` compacted parameters (P) in words of `lanes` (as the
+    InfluenceUpdate's M); exact accumulators for `batch` samples of `steps` steps between clears."""
+
+    n: int
+    columns: int
+    lanes: int = 4
+    batch: int = 1
+    steps: int = 1
+    fp: FixedPointConfig = field(default=DEFAULT)
+
+    def __post_init__(self) -> None:
+        _check_int("n", self.n, 1, MAX_UNITS)
+        _check_int("columns", self.columns, 1, 1 << 40)
+        _check_int("lanes", self.lanes, 1, self.columns, " (at most one lane per column)")
+        _check_int("batch", self.batch, 1, 1 << 20)
+        _check_int("steps", self.steps, 1, 1 << 20)
+
+    @property
+    def chunks(self) -> int:
+        return math.ceil(self.columns / self.lanes)
+
+    @property
+    def acc_width(self) -> int:
+        """Bits of an exact accumulator: golden.fixedpoint's gradient_acc_width."""
+        return int(self.fp.gradient_acc_width(self.n, self.batch, self.steps))
+
+
 BLOCK_PARAMS = {"router": RouterParams, "accumulate": AccumulateParams, "influence": InfluenceParams}
 DEFAULT_LANES = {"router": 1, "accumulate": 1, "influence": 4}
 

@@ -16,9 +16,17 @@ from amaranth.sim import Simulator
 from golden import fixedpoint as fx
 from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.cell import CellUnit, record_layout
+from rtl.blocks.gradient import GradientUnit
 from rtl.blocks.influence import InfluenceUpdate
 from rtl.blocks.linearise import LinearizeUnit
-from rtl.blocks.params import AccumulateParams, CellUnitParams, InfluenceParams, LinearizeParams, RouterParams
+from rtl.blocks.params import (
+    AccumulateParams,
+    CellUnitParams,
+    GradientParams,
+    InfluenceParams,
+    LinearizeParams,
+    RouterParams,
+)
 from rtl.blocks.router import EventRouter
 from rtl.blocks.transactions import accumulate_load, influence_matrix, influence_transactions
 
@@ -346,17 +354,26 @@ def simulate_linearise(
     return [StepResult((h, st, mb), cy) for h, st, mb, cy in zip(headers, setups, words, cycles, strict=True)]
 
 
-def simulate_linearise_influence(
-    p: LinearizeParams, load: dict, steps: list[tuple[bool, list[int], list[dict]]], seed: int = 0, stall: float = 0.0
+def simulate_learning_path(
+    p: LinearizeParams,
+    load: dict,
+    steps: list[tuple[bool, list[int], list[dict]]],
+    credits: list[list[int]],
+    seed: int = 0,
+    stall: float = 0.0,
 ) -> list[StepResult]:
-    """LinearizeUnit feeding an InfluenceUpdate through its step, setup and mbar streams (connected
-    as the core connects them). Per step (clear, x, records): output = M_t read back [n, P];
-    cycles: from taking x to the InfluenceUpdate's done, inclusive."""
+    """LinearizeUnit feeding an InfluenceUpdate (step, setup and mbar streams), whose written rows
+    feed a GradientUnit, connected as the core connects them. Per step (clear, x, records) with its
+    credit vector: a clear restarts the sequence (M_0 = 0) and zeroes the gradient; output = (M_t
+    read back [n, P], the gradient accumulators [P]); cycles: from taking x to the InfluenceUpdate's
+    done, inclusive."""
     m = Module()
     lin = m.submodules.linearise = LinearizeUnit(p)
     infl = m.submodules.influence = InfluenceUpdate(p.influence)
+    grad = m.submodules.gradient = GradientUnit(GradientParams(p.n, p.columns, p.lanes, 1, len(steps), p.fp))
     for port in ("step", "setup", "mbar"):
         wiring.connect(m, getattr(lin, port), getattr(infl, port))
+    m.d.comb += grad.tap.eq(infl.written)
     sim = Simulator(m)
     sim.add_clock(CLOCK)
     rng = random.Random(seed)
@@ -366,23 +383,32 @@ def simulate_linearise_influence(
         for port in ("weight", "theta", "columns"):
             for payload in load[port]:
                 await send(ctx, getattr(lin, port), payload, rng)
-        for clear, x, records in steps:
+        for (clear, x, records), credit in zip(steps, credits, strict=True):
             if clear:
                 ctx.set(lin.clear, 1)
+                ctx.set(grad.clear, 1)
                 await ctx.tick()
                 ctx.set(lin.clear, 0)
+                ctx.set(grad.clear, 0)
+                await ctx.tick().until(~grad.busy)
+            await send(ctx, grad.credit, credit, rng, stall)
             await send(ctx, lin.x, x, rng, stall)
             edges = 1
             for rec in records:
                 edges += await send(ctx, lin.record, rec, rng, stall)
             _, waited = await receive(ctx, infl.done, rng, stall)
             edges += waited
-            words = []
+            words, sums = [], []
             for addr in range(p.influence.depth):
                 ctx.set(infl.rb_addr, addr)
                 await ctx.tick()
                 words.append(list(ctx.get(infl.rb_data)))
-            results.append(StepResult(influence_matrix(p.influence, words, ctx.get(infl.row_valid)), edges))
+            for chunk in range(p.chunks):
+                ctx.set(grad.rb_addr, chunk)
+                await ctx.tick()
+                sums += [int(v) for v in ctx.get(grad.rb_data)]
+            M = influence_matrix(p.influence, words, ctx.get(infl.row_valid))
+            results.append(StepResult((M, np.array(sums[: p.columns], dtype=object)), edges))
 
     sim.add_testbench(main)
     sim.run()
