@@ -99,6 +99,33 @@ def reuse_freed_memory() -> None:
     mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
 
 
+def input_part(
+    W: dict[str, np.ndarray], b: dict[str, np.ndarray], x: np.ndarray, cfg: FixedPointConfig
+) -> dict[str, np.ndarray]:
+    """The input unit: a_g^in = W_g x + b_g, formed at 2^-(w + s) and rounded once to pre.
+    W [n, n_in] (weight), b [n] (pre), x [..., n_in] (state)."""
+    frac = cfg.weight.frac + cfg.state.frac
+    return {g: round_to(x @ W[g].T + (b[g] << (frac - cfg.pre.frac)), frac, cfg.pre, "input part") for g in "urz"}
+
+
+def readout_logit(w_out: np.ndarray, b_out: np.ndarray, c: np.ndarray, cfg: FixedPointConfig) -> np.ndarray:
+    """The readout unit's prediction: logit = w_out . c + b_out, formed at 2^-(s + w) and rounded
+    once to pre. w_out [n] (weight), b_out [1] (pre), c [..., n] (state)."""
+    frac = cfg.state.frac + cfg.weight.frac
+    return round_to(c @ w_out + (b_out << (frac - cfg.pre.frac)), frac, cfg.pre, "logit")
+
+
+def readout_credit(
+    w_out: np.ndarray, logit: np.ndarray, target: np.ndarray, cfg: FixedPointConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The readout unit's loss step: e = sigmoid_table(logit) - target (gate, exact) and the credit
+    e w_out_k rounded once to the credit format (dL/dc_T of the cross-entropy, times the batch).
+    logit [B] (pre), target [B] in {0, 1}; returns (e [B], credit [B, n])."""
+    error = sigmoid_lookup(logit, cfg) - (np.asarray(target, dtype=np.int64) << cfg.gate.frac)
+    credit = round_to(error[:, None] * w_out[None, :], cfg.gate.frac + cfg.weight.frac, cfg.credit, "credit")
+    return error, credit
+
+
 def accumulate_gradient(acc: np.ndarray, credit: np.ndarray, M: np.ndarray) -> np.ndarray:
     """The gradient unit's step: A_q + sum_{b, k} M_t[b, k, q] credit_t[b, k], exact (int64; the
     width is checked by IntegerLearner.check_accumulator). credit [B, n] (credit), M [B, n, P]."""
@@ -156,13 +183,7 @@ class IntegerLearner:
         )
 
     def input_part(self, words: Words, x: np.ndarray) -> dict[str, np.ndarray]:
-        """a_g^in = W_g x + b_g, formed at 2^-(w + s) and rounded once to pre."""
-        cfg = self.cfg
-        frac = cfg.weight.frac + cfg.state.frac
-        return {
-            g: round_to(x @ words.W[g].T + (words.b[g] << (frac - cfg.pre.frac)), frac, cfg.pre, "input part")
-            for g in "urz"
-        }
+        return input_part(words.W, words.b, x, self.cfg)
 
     def cell(self, words: Words, prev: CellStep | None, x: np.ndarray) -> CellStep:
         zero = np.zeros((x.shape[0], self.n), dtype=np.int64)
@@ -171,10 +192,7 @@ class IntegerLearner:
         return cell_step(c, y, o, words.V, part, words.theta, self.h, subtractive=self.subtractive, cfg=self.cfg)
 
     def logit(self, words: Words, c: np.ndarray) -> np.ndarray:
-        """logit = w_out . c + b_out, formed at 2^-(s + w) and rounded once to pre."""
-        cfg = self.cfg
-        frac = cfg.state.frac + cfg.weight.frac
-        return round_to(c @ words.w_out + (words.b_out << (frac - cfg.pre.frac)), frac, cfg.pre, "logit")
+        return readout_logit(words.w_out, words.b_out, c, self.cfg)
 
     def forward(self, x: np.ndarray) -> SequenceStats:
         """The forward pass alone over x [T, B, n_in] (state words): evaluation."""
@@ -222,10 +240,7 @@ class IntegerLearner:
             zero_d += int(np.count_nonzero(step.d == 0))
             if t == T - 1:
                 logit = self.logit(words, step.c)
-                error = sigmoid_lookup(logit, cfg) - (target << cfg.gate.frac)
-                credit = round_to(
-                    error[:, None] * words.w_out[None, :], cfg.gate.frac + cfg.weight.frac, cfg.credit, "credit"
-                )
+                error, credit = readout_credit(words.w_out, logit, target, cfg)
                 acc = accumulate_gradient(acc, credit, M)
                 readout = (error @ step.c, error.sum(keepdims=True))
             if t == T - 1 or (update_every is not None and (t + 1) % update_every == 0):

@@ -22,7 +22,9 @@ from rtl.blocks.params import (
     CellUnitParams,
     GradientParams,
     InfluenceParams,
+    InputParams,
     LinearizeParams,
+    ReadoutParams,
     RouterParams,
     check_blocks,
     egru_columns,
@@ -40,7 +42,8 @@ def build_parser() -> Parser:
     v.add_argument(
         "--block",
         required=True,
-        help="router, accumulate, influence, cell (the cell unit), linearise (its linearisation) or gradient",
+        help="router, accumulate, influence, cell (the cell unit), linearise (its linearisation), gradient, "
+        "input (W x + b) or readout (logit and credit)",
     )
     v.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     v.add_argument(
@@ -55,8 +58,8 @@ def build_parser() -> Parser:
         help="influence, linearise: compacted parameter columns P (default: the trace's, "
         "else the EGRU's p for n units and n_in inputs)",
     )
-    v.add_argument("--n-in", type=int, help="linearise: inputs (default 2, or the trace's)")
-    v.add_argument("--batch", type=int, default=1, help="gradient: samples per update (default 1)")
+    v.add_argument("--n-in", type=int, help="linearise, input: inputs (default 2, or the trace's)")
+    v.add_argument("--batch", type=int, default=1, help="gradient, readout: samples per update (default 1)")
     v.add_argument("--steps", type=int, default=17, help="gradient: steps per sample (default 17)")
     v.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     v.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
@@ -64,13 +67,15 @@ def build_parser() -> Parser:
     v.add_argument("--lint", action="store_true", help="lint the result with verilator --lint-only -Wall")
     v.add_argument("--out", required=True, help="output folder")
     s = sub.add_parser("synth", help="synthesis and place-and-route of one block (YoWASP Yosys and nextpnr)")
-    s.add_argument("--block", required=True, help="router, accumulate, influence, cell, linearise or gradient")
+    s.add_argument(
+        "--block", required=True, help="router, accumulate, influence, cell, linearise, gradient, input or readout"
+    )
     s.add_argument("--device", required=True, help="ice40-up5k, ecp5-25k or ecp5-85k")
     s.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     s.add_argument("--lanes", type=int, help="as for verilog")
     s.add_argument("--columns", type=int, help="influence, linearise: compacted parameter columns P")
-    s.add_argument("--n-in", type=int, help="linearise: inputs (default 2, or the trace's)")
-    s.add_argument("--batch", type=int, default=1, help="gradient: samples per update (default 1)")
+    s.add_argument("--n-in", type=int, help="linearise, input: inputs (default 2, or the trace's)")
+    s.add_argument("--batch", type=int, default=1, help="gradient, readout: samples per update (default 1)")
     s.add_argument("--steps", type=int, default=17, help="gradient: steps per sample (default 17)")
     s.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     s.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
@@ -223,6 +228,12 @@ def unit_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | I
     """The parameters of --block from the options and a trace."""
     if args.block == "gradient":
         return gradient_params(args)
+    if args.block in ("input", "readout"):
+        meta, n = trace_and_n(args)
+        fp = fixed_point(args.format)
+        if args.block == "readout":
+            return ReadoutParams(n, args.batch, fp)
+        return InputParams(n, (meta or {}).get("n_in", 2) if args.n_in is None else args.n_in, fp)
     if args.block == "cell":
         return cell_unit_params(args)
     if args.block == "linearise":

@@ -19,16 +19,20 @@ from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.cell import CellUnit
 from rtl.blocks.gradient import GradientUnit
 from rtl.blocks.influence import InfluenceUpdate
+from rtl.blocks.input_part import InputUnit
 from rtl.blocks.linearise import LinearizeUnit
 from rtl.blocks.params import (
     AccumulateParams,
     CellUnitParams,
     GradientParams,
     InfluenceParams,
+    InputParams,
     LinearizeParams,
+    ReadoutParams,
     RouterParams,
     describe,
 )
+from rtl.blocks.readout import ReadoutUnit
 from rtl.blocks.router import EventRouter
 from rtl.toolchain import verilator_env
 
@@ -38,6 +42,8 @@ BLOCKS = {
     "influence": (InfluenceUpdate, InfluenceParams, "egru_influence_update", "rtl.blocks.cycles.influence_cycles"),
     "cell": (CellUnit, CellUnitParams, "egru_cell_unit", "rtl.blocks.cycles.cell_cycles"),
     "gradient": (GradientUnit, GradientParams, "egru_gradient_unit", "rtl.blocks.cycles.gradient_clear_cycles"),
+    "input": (InputUnit, InputParams, "egru_input_unit", "rtl.blocks.cycles.input_cycles"),
+    "readout": (ReadoutUnit, ReadoutParams, "egru_readout_unit", "rtl.blocks.cycles.readout_cycles"),
     "linearise": (LinearizeUnit, LinearizeParams, "egru_linearize_unit", "rtl.blocks.cycles.linearise_cycles"),
 }
 LINT_WAIVERS = (

@@ -15,7 +15,9 @@ from rtl.blocks.params import (
     CellUnitParams,
     GradientParams,
     InfluenceParams,
+    InputParams,
     LinearizeParams,
+    ReadoutParams,
     RouterParams,
 )
 from rtl.cli import main, trace_meta
@@ -33,6 +35,8 @@ CASES = [
     ("linearise", LinearizeParams(n=8, n_in=2, columns=176, lanes=4)),
     ("linearise", LinearizeParams(n=5, n_in=3, columns=70, lanes=3, subtractive=True)),
     ("gradient", GradientParams(n=8, columns=176, lanes=4, batch=32, steps=17)),
+    ("input", InputParams(n=8, n_in=2)),
+    ("readout", ReadoutParams(n=8, batch=32)),
 ]
 
 

@@ -12,7 +12,9 @@ from rtl.blocks.params import (
     CellUnitParams,
     GradientParams,
     InfluenceParams,
+    InputParams,
     LinearizeParams,
+    ReadoutParams,
     RouterParams,
 )
 
@@ -94,3 +96,19 @@ def gradient_clear_cycles(p: GradientParams) -> int:
     """GradientUnit: zeroing the accumulators takes one cycle per word (chunks). Accumulating adds
     no cycles: it follows the InfluenceUpdate's writes, one word per cycle."""
     return p.chunks
+
+
+def input_cycles(p: InputParams) -> int:
+    """InputUnit, one step: 1 taking x + n units (one per cycle, 3 n_in multipliers) + 1 offering
+    the input parts."""
+    return 2 + p.n
+
+
+def readout_cycles(p: ReadoutParams, last: bool, learn: bool) -> int:
+    """ReadoutUnit, one step, from taking its header to the last handshake, inclusive, with c
+    arriving one word per cycle: not the last step, 1 + 1 (zero credit, when learning) or 1; the last
+    step 1 + n (c) + 1 (pred) + [1 (e) + n (credit_k) + 1 (credit), when learning]. The unit takes
+    the next header the cycle after."""
+    if not last:
+        return 2 if learn else 1
+    return 2 + p.n + ((p.n + 2) if learn else 0)

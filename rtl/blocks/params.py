@@ -216,6 +216,37 @@ class GradientParams:
         return int(self.fp.gradient_acc_width(self.n, self.batch, self.steps))
 
 
+@dataclass(frozen=True)
+class InputParams:
+    """InputUnit: n units, n_in inputs."""
+
+    n: int
+    n_in: int
+    fp: FixedPointConfig = field(default=DEFAULT)
+
+    def __post_init__(self) -> None:
+        _check_int("n", self.n, 1, MAX_UNITS)
+        _check_int("n_in", self.n_in, 1, MAX_UNITS)
+
+
+@dataclass(frozen=True)
+class ReadoutParams:
+    """ReadoutUnit: n units; its gradient sums cover `batch` samples between clears."""
+
+    n: int
+    batch: int = 1
+    fp: FixedPointConfig = field(default=DEFAULT)
+
+    def __post_init__(self) -> None:
+        _check_int("n", self.n, 1, MAX_UNITS)
+        _check_int("batch", self.batch, 1, 1 << 20)
+
+    @property
+    def sum_width(self) -> int:
+        """Bits of an exact sum R_k: batch x (e c) products, e within +-2^gate.frac."""
+        return self.fp.gate.frac + 2 + self.fp.state.width + bits_for(self.batch + 1)
+
+
 BLOCK_PARAMS = {"router": RouterParams, "accumulate": AccumulateParams, "influence": InfluenceParams}
 DEFAULT_LANES = {"router": 1, "accumulate": 1, "influence": 4}
 

@@ -18,15 +18,19 @@ from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.cell import CellUnit, record_layout
 from rtl.blocks.gradient import GradientUnit
 from rtl.blocks.influence import InfluenceUpdate
+from rtl.blocks.input_part import InputUnit
 from rtl.blocks.linearise import LinearizeUnit
 from rtl.blocks.params import (
     AccumulateParams,
     CellUnitParams,
     GradientParams,
     InfluenceParams,
+    InputParams,
     LinearizeParams,
+    ReadoutParams,
     RouterParams,
 )
+from rtl.blocks.readout import ReadoutUnit
 from rtl.blocks.router import EventRouter
 from rtl.blocks.transactions import accumulate_load, influence_matrix, influence_transactions
 
@@ -413,3 +417,70 @@ def simulate_learning_path(
     sim.add_testbench(main)
     sim.run()
     return results
+
+
+def simulate_input(p: InputParams, W: dict, b: dict, xs: list, seed: int = 0, stall: float = 0.0) -> list[StepResult]:
+    """Load W_g and b_g, then per x: output = {g: input parts}; cycles: from taking x to taking
+    `init`, inclusive."""
+    dut = InputUnit(p)
+    sim = Simulator(dut)
+    sim.add_clock(CLOCK)
+    rng = random.Random(seed)
+    results: list[StepResult] = []
+
+    async def main(ctx):
+        for i, g in enumerate("urz"):
+            for k in range(p.n):
+                for j in range(p.n_in):
+                    await send(ctx, dut.load, {"bias": 0, "gate": i, "row": k, "col": j, "value": int(W[g][k, j])}, rng)
+                await send(ctx, dut.load, {"bias": 1, "gate": i, "row": k, "col": 0, "value": int(b[g][k])}, rng)
+        for x in xs:
+            await send(ctx, dut.x, [int(v) for v in x], rng, stall)
+            init, edges = await receive(ctx, dut.init, rng, stall)
+            results.append(StepResult({g: [int(v) for v in init[g]] for g in "urz"}, 1 + edges))
+
+    sim.add_testbench(main)
+    sim.run()
+    return results
+
+
+def simulate_readout(
+    p: ReadoutParams, w_out: np.ndarray, b_out: int, samples: list, seed: int = 0, stall: float = 0.0
+) -> list[dict]:
+    """Load w_out and b_out, then per sample (steps, learn, target, c_T): steps - 1 steps without loss
+    and the last with c_T. Per sample: {"credits": the credit vectors, "logit", "sums": R read back
+    after the sample, "cycles": of the last step, from its header to its last handshake}."""
+    dut = ReadoutUnit(p)
+    sim = Simulator(dut)
+    sim.add_clock(CLOCK)
+    rng = random.Random(seed)
+    out: list[dict] = []
+
+    async def main(ctx):
+        for k, value in enumerate([*w_out, b_out]):
+            await send(ctx, dut.load, {"index": k, "value": int(value)}, rng)
+        for steps, learn, target, c_T in samples:
+            credits = []
+            for t in range(steps):
+                last = t == steps - 1
+                await send(ctx, dut.step, {"last": last, "learn": learn, "target": target}, rng, stall)
+                edges = 1
+                if last:
+                    for c in c_T:
+                        edges += await send(ctx, dut.c, {"c": int(c)}, rng, stall)
+                    pred, waited = await receive(ctx, dut.pred, rng, stall)
+                    edges += waited
+                if learn:
+                    credit, waited = await receive(ctx, dut.credit, rng, stall)
+                    credits.append([int(v) for v in credit])
+                    edges += waited
+            await ctx.tick().until(~dut.busy)
+            sums = []
+            for k in range(p.n + 1):
+                ctx.set(dut.rb_addr, k)
+                sums.append(ctx.get(dut.rb_data))
+            out.append({"credits": credits, "logit": int(pred.logit), "sums": sums, "cycles": edges})
+
+    sim.add_testbench(main)
+    sim.run()
+    return out
