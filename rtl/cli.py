@@ -26,6 +26,7 @@ from rtl.blocks.params import (
     LinearizeParams,
     ReadoutParams,
     RouterParams,
+    UpdateParams,
     check_blocks,
     egru_columns,
     make_params,
@@ -43,7 +44,7 @@ def build_parser() -> Parser:
         "--block",
         required=True,
         help="router, accumulate, influence, cell (the cell unit), linearise (its linearisation), gradient, "
-        "input (W x + b) or readout (logit and credit)",
+        "input (W x + b), readout (logit and credit) or update (the weight update)",
     )
     v.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     v.add_argument(
@@ -59,8 +60,8 @@ def build_parser() -> Parser:
         "else the EGRU's p for n units and n_in inputs)",
     )
     v.add_argument("--n-in", type=int, help="linearise, input: inputs (default 2, or the trace's)")
-    v.add_argument("--batch", type=int, default=1, help="gradient, readout: samples per update (default 1)")
-    v.add_argument("--steps", type=int, default=17, help="gradient: steps per sample (default 17)")
+    v.add_argument("--batch", type=int, default=1, help="gradient, readout, update: samples per update (default 1)")
+    v.add_argument("--steps", type=int, default=17, help="gradient, update: steps per sample (default 17)")
     v.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     v.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(v)
@@ -75,8 +76,8 @@ def build_parser() -> Parser:
     s.add_argument("--lanes", type=int, help="as for verilog")
     s.add_argument("--columns", type=int, help="influence, linearise: compacted parameter columns P")
     s.add_argument("--n-in", type=int, help="linearise, input: inputs (default 2, or the trace's)")
-    s.add_argument("--batch", type=int, default=1, help="gradient, readout: samples per update (default 1)")
-    s.add_argument("--steps", type=int, default=17, help="gradient: steps per sample (default 17)")
+    s.add_argument("--batch", type=int, default=1, help="gradient, readout, update: samples per update (default 1)")
+    s.add_argument("--steps", type=int, default=17, help="gradient, update: steps per sample (default 17)")
     s.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     s.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(s)
@@ -228,6 +229,12 @@ def unit_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | I
     """The parameters of --block from the options and a trace."""
     if args.block == "gradient":
         return gradient_params(args)
+    if args.block == "update":
+        meta, n = trace_and_n(args)
+        n_in = (meta or {}).get("n_in", 2) if args.n_in is None else args.n_in
+        columns = args.columns if args.columns is not None else (meta["p_kept"] if meta else egru_columns(n, n_in))
+        lanes = 4 if args.lanes is None else args.lanes
+        return UpdateParams(n, n_in, columns, lanes, args.batch, args.steps, fp=fixed_point(args.format))
     if args.block in ("input", "readout"):
         meta, n = trace_and_n(args)
         fp = fixed_point(args.format)

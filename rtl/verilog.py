@@ -30,10 +30,12 @@ from rtl.blocks.params import (
     LinearizeParams,
     ReadoutParams,
     RouterParams,
+    UpdateParams,
     describe,
 )
 from rtl.blocks.readout import ReadoutUnit
 from rtl.blocks.router import EventRouter
+from rtl.blocks.update import UpdateUnit
 from rtl.toolchain import verilator_env
 
 BLOCKS = {
@@ -44,6 +46,7 @@ BLOCKS = {
     "gradient": (GradientUnit, GradientParams, "egru_gradient_unit", "rtl.blocks.cycles.gradient_clear_cycles"),
     "input": (InputUnit, InputParams, "egru_input_unit", "rtl.blocks.cycles.input_cycles"),
     "readout": (ReadoutUnit, ReadoutParams, "egru_readout_unit", "rtl.blocks.cycles.readout_cycles"),
+    "update": (UpdateUnit, UpdateParams, "egru_update_unit", "rtl.blocks.cycles.update_cycles"),
     "linearise": (LinearizeUnit, LinearizeParams, "egru_linearize_unit", "rtl.blocks.cycles.linearise_cycles"),
 }
 LINT_WAIVERS = (

@@ -19,6 +19,7 @@ from rtl.blocks.params import (
     LinearizeParams,
     ReadoutParams,
     RouterParams,
+    UpdateParams,
 )
 from rtl.cli import main, trace_meta
 from rtl.verilog import lint, write_block
@@ -37,6 +38,8 @@ CASES = [
     ("gradient", GradientParams(n=8, columns=176, lanes=4, batch=32, steps=17)),
     ("input", InputParams(n=8, n_in=2)),
     ("readout", ReadoutParams(n=8, batch=32)),
+    ("update", UpdateParams(n=8, n_in=2, columns=176, lanes=4, batch=32, steps=17)),
+    ("update", UpdateParams(n=5, n_in=2, columns=60, lanes=3, kind="sgdm", lr_shift=2)),
 ]
 
 

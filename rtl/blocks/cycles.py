@@ -16,6 +16,7 @@ from rtl.blocks.params import (
     LinearizeParams,
     ReadoutParams,
     RouterParams,
+    UpdateParams,
 )
 
 
@@ -112,3 +113,9 @@ def readout_cycles(p: ReadoutParams, last: bool, learn: bool) -> int:
     if not last:
         return 2 if learn else 1
     return 2 + p.n + ((p.n + 2) if learn else 0)
+
+
+def update_cycles(p: UpdateParams) -> int:
+    """UpdateUnit, one pass with no backpressure, from taking start to the last word, inclusive:
+    1 + 3 cycles per parameter (read, compute, offer), P + n + 1 parameters."""
+    return 1 + 3 * p.parameters

@@ -247,6 +247,62 @@ class ReadoutParams:
         return self.fp.gate.frac + 2 + self.fp.state.width + bits_for(self.batch + 1)
 
 
+@dataclass(frozen=True)
+class UpdateParams:
+    """UpdateUnit: an EGRU of n units and n_in inputs with `columns` compacted parameters, the
+    GradientUnit's words of `lanes` accumulators for `batch` samples (a power of two) of `steps`
+    steps, the EventAccumulator's word depth for V's addresses; the rule (golden.fixed_step.ShiftRule):
+    kind signum or sgdm, learning rate 2^-lr_shift, momentum 1 - 2^-momentum_shift."""
+
+    n: int
+    n_in: int
+    columns: int
+    lanes: int = 4
+    batch: int = 1
+    steps: int = 1
+    kind: str = "signum"
+    lr_shift: int = 8
+    momentum_shift: int = 3
+    fp: FixedPointConfig = field(default=DEFAULT)
+
+    def __post_init__(self) -> None:
+        _check_int("n", self.n, 1, MAX_UNITS)
+        _check_int("n_in", self.n_in, 1, MAX_UNITS)
+        low, high = egru_columns(self.n, self.n_in, 1.0), egru_columns(self.n, self.n_in, 0.0)
+        _check_int("columns", self.columns, low, high, f" (an EGRU with n = {self.n}, n_in = {self.n_in})")
+        _check_int("lanes", self.lanes, 1, self.columns, " (at most one lane per column)")
+        _check_int("batch", self.batch, 1, 1 << 20)
+        if self.batch & (self.batch - 1):
+            raise UserError(f"batch: got {self.batch}; expected a power of two (the mean is a shift)")
+        _check_int("steps", self.steps, 1, 1 << 20)
+        if self.kind not in ("signum", "sgdm"):
+            raise UserError(f"kind: got {self.kind!r}; expected signum or sgdm")
+        _check_int("lr_shift", self.lr_shift, 0, self.fp.master.frac, " (a step of at least one master LSB)")
+        _check_int("momentum_shift", self.momentum_shift, 0, self.fp.grad.width - 1)
+
+    @property
+    def chunks(self) -> int:
+        return math.ceil(self.columns / self.lanes)
+
+    @property
+    def parameters(self) -> int:
+        """Master words: the compacted columns, w_out and b_out."""
+        return self.columns + self.n + 1
+
+    @property
+    def acc_width(self) -> int:
+        return GradientParams(self.n, self.columns, self.lanes, self.batch, self.steps, self.fp).acc_width
+
+    @property
+    def sum_width(self) -> int:
+        return ReadoutParams(self.n, self.batch, self.fp).sum_width
+
+    @property
+    def accumulate_depth(self) -> int:
+        """Words of the EventAccumulator with one lane (AccumulateParams.weight_depth)."""
+        return AccumulateParams(self.n, 1, self.fp).weight_depth
+
+
 BLOCK_PARAMS = {"router": RouterParams, "accumulate": AccumulateParams, "influence": InfluenceParams}
 DEFAULT_LANES = {"router": 1, "accumulate": 1, "influence": 4}
 

@@ -29,10 +29,12 @@ from rtl.blocks.params import (
     LinearizeParams,
     ReadoutParams,
     RouterParams,
+    UpdateParams,
 )
 from rtl.blocks.readout import ReadoutUnit
 from rtl.blocks.router import EventRouter
 from rtl.blocks.transactions import accumulate_load, influence_matrix, influence_transactions
+from rtl.blocks.update import UpdateUnit
 
 CLOCK = 1e-8
 
@@ -484,3 +486,59 @@ def simulate_readout(
     sim.add_testbench(main)
     sim.run()
     return out
+
+
+def simulate_update(
+    p: UpdateParams,
+    load: list[dict],
+    passes: list[tuple[bool, list[int], list[int]]],
+    seed: int = 0,
+    stall: float = 0.0,
+) -> list[StepResult]:
+    """Load the master words, then per pass (update, A, R): a start, serving the GradientUnit's
+    words of A [P] and the ReadoutUnit's R [n + 1] on the read ports. Per pass: output = (the
+    words emitted, [(master, momentum)] read back); cycles: from start to the last word, inclusive."""
+    dut = UpdateUnit(p)
+    sim = Simulator(dut)
+    sim.add_clock(CLOCK)
+    rng = random.Random(seed)
+    results: list[StepResult] = []
+    serving: dict = {}
+    names = ("block", "m", "j", "addr", "value")
+
+    async def readout_port(ctx):  # the ReadoutUnit's read port is combinational
+        async for (ro_addr,) in ctx.changed(dut.ro_addr):
+            if serving:
+                ctx.set(dut.ro_data, serving["R"][ro_addr] if ro_addr < len(serving["R"]) else 0)
+
+    async def gradient_port(ctx):  # the GradientUnit's is registered
+        async for _clk, _rst, acc_addr in ctx.tick().sample(dut.acc_addr):
+            if serving:
+                words = serving["A"][acc_addr * p.lanes : (acc_addr + 1) * p.lanes]
+                ctx.set(dut.acc_data, words + [0] * (p.lanes - len(words)))
+
+    async def main(ctx):
+        for payload in load:
+            await send(ctx, dut.load, payload, rng)
+        for update, A, R in passes:
+            serving.update(A=A, R=R)
+            await send(ctx, dut.start, {"update": update}, rng)
+            edges = 1
+            words = []
+            for _ in range(p.parameters):
+                word, waited = await receive(ctx, dut.word, rng, stall)
+                words.append({name: int(getattr(word, name)) for name in names})
+                edges += waited
+            await ctx.tick()
+            stored = []
+            for q in range(p.parameters):
+                ctx.set(dut.rb_addr, q)
+                await ctx.tick()
+                stored.append((int(ctx.get(dut.rb_data.master)), int(ctx.get(dut.rb_data.momentum))))
+            results.append(StepResult((words, stored), edges))
+
+    sim.add_process(readout_port)
+    sim.add_process(gradient_port)
+    sim.add_testbench(main)
+    sim.run()
+    return results

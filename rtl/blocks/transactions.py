@@ -162,3 +162,74 @@ def linearise_transactions(p: LinearizeParams, lin: LinearStep, first: bool) -> 
     return influence_transactions(
         p.influence, lin.decay, sources, lin.d_prev[sources], lin.G[:, sources], lin.Mbar, rows, first
     )
+
+
+def accumulate_mask_load(n: int, masks: dict[str, np.ndarray]) -> tuple[list[dict], dict[tuple[str, int, int], int]]:
+    """The core's EventAccumulator (one lane) laid out by the masks rather than by values, so an
+    updated weight keeps its word whatever its value: column j of pass 1 holds the kept entries of
+    V_u[:, j] then V_r[:, j], of pass 2 those of V_z[:, j], rows ascending (accumulate_columns' order).
+    Returns the column table's load transactions and the word address of every kept (gate, k, j);
+    the words themselves are written by the UpdateUnit."""
+    table, address, addr = [], {}, 0
+    for gates in ("ur", "z"):
+        for j in range(n):
+            start = addr
+            for g in gates:
+                for k in range(n):
+                    if masks[f"V_{g}"][k, j]:
+                        address[(g, k, j)] = addr
+                        addr += 1
+            table.append({"start": start, "count": addr - start})
+    blank = [{"slot": 0, "gate": 0, "weight": 0, "valid": 0}]
+    loads = [{"columns": 1, "addr": i, "word": blank, "column": entry} for i, entry in enumerate(table)]
+    return loads, address
+
+
+def master_vector(master: dict[str, np.ndarray], layout: list[Column]) -> list[int]:
+    """The master words in the UpdateUnit's order: the compacted columns (tau for theta), w_out, b_out."""
+    flat: list[int] = []
+    for col in layout:
+        name = "tau" if col.name == "theta" else col.name
+        values = master[name][col.m, col.j] if name[0] in "WV" else master[name][col.m]
+        flat += [int(v) for v in values]
+    return flat + [int(v) for v in master["w_out"]] + [int(v) for v in np.reshape(master["b_out"], -1)]
+
+
+def update_load(
+    master: dict[str, np.ndarray], layout: list[Column], address: dict[tuple[str, int, int], int]
+) -> list[dict]:
+    """UpdateUnit's load transactions: every master word with its column {block, m, j, addr} (the
+    EventAccumulator word of a V entry; zeros for w_out and b_out, which the unit knows by index)."""
+    flat = master_vector(master, layout)
+    columns = [{"block": 0, "m": 0, "j": 0, "addr": 0}] * len(flat)
+    for col in layout:
+        kind, gate = col.name[0], col.name[-1]
+        for i, (m, j) in enumerate(zip(col.m, col.j, strict=True)):
+            addr = address[(gate, int(m), int(j))] if kind == "V" else 0
+            columns[col.start + i] = {"block": BLOCKS.index(col.name), "m": int(m), "j": int(j), "addr": addr}
+    return [{"index": q, "master": value, "column": columns[q]} for q, value in enumerate(flat)]
+
+
+def forward_words(words, layout: list[Column], address: dict[tuple[str, int, int], int]) -> list[dict]:
+    """What the UpdateUnit emits for golden.fixed_step.Words, in its order: {block, m, j, addr, value}
+    per compacted column (theta for the theta block), then w_out (block len(BLOCKS)), b_out (+1)."""
+    out = []
+    for col in layout:
+        code = BLOCKS.index(col.name)
+        for m, j in zip(col.m, col.j, strict=True):
+            m, j = int(m), int(j)
+            kind, gate = col.name[0], col.name[-1]
+            if kind == "W":
+                value = words.W[gate][m, j]
+            elif kind == "V":
+                value = words.V[gate][m, j]
+            elif kind == "b":
+                value = words.b[gate][m]
+            else:
+                value = words.theta[m]
+            addr = address.get((gate, m, j), 0) if kind == "V" else 0
+            out.append({"block": code, "m": m, "j": j, "addr": addr, "value": int(value)})
+    n = len(words.w_out)
+    out += [{"block": len(BLOCKS), "m": k, "j": 0, "addr": 0, "value": int(v)} for k, v in enumerate(words.w_out)]
+    out.append({"block": len(BLOCKS) + 1, "m": n, "j": 0, "addr": 0, "value": int(words.b_out[0])})
+    return out
