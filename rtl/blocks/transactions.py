@@ -126,26 +126,30 @@ def accumulate_load(p: AccumulateParams, V: dict[str, np.ndarray]) -> list[dict]
     return loads
 
 
-def linearise_load(p: LinearizeParams, V: dict[str, np.ndarray], theta: np.ndarray, layout: list[Column]) -> dict:
-    """LinearizeUnit's configuration: {"weight": V_u, V_r, V_z entry by entry (masked entries 0),
-    "theta": theta by unit, "columns": the compacted layout in words of L column descriptors, the
-    block code golden.fixed_linearise.BLOCKS' index, PAD past the last column}."""
+def linearise_columns(p: LinearizeParams, layout: list[Column]) -> list[dict]:
+    """The compacted layout in LinearizeUnit's words of L column descriptors {block, m, j}: the
+    block code golden.fixed_linearise.BLOCKS' index, PAD past the last column."""
     if layout[-1].stop != p.columns:
         raise UserError(f"columns: the layout has {layout[-1].stop} columns; the unit was built for {p.columns}")
+    flat = [{"block": PAD, "m": 0, "j": 0}] * (p.chunks * p.lanes)
+    for col in layout:
+        code = BLOCKS.index(col.name)
+        for q, (m, j) in enumerate(zip(col.m, col.j, strict=True)):
+            flat[col.start + q] = {"block": code, "m": int(m), "j": int(j)}
+    return [{"chunk": c, "columns": flat[c * p.lanes : (c + 1) * p.lanes]} for c in range(p.chunks)]
+
+
+def linearise_load(p: LinearizeParams, V: dict[str, np.ndarray], theta: np.ndarray, layout: list[Column]) -> dict:
+    """LinearizeUnit's configuration: {"weight": V_u, V_r, V_z entry by entry (masked entries 0),
+    "theta": theta by unit, "columns": linearise_columns}."""
     weights = [
         {"gate": i, "row": k, "col": j, "value": int(V[g][k, j])}
         for i, g in enumerate("urz")
         for k in range(p.n)
         for j in range(p.n)
     ]
-    flat = [{"block": PAD, "m": 0, "j": 0}] * (p.chunks * p.lanes)
-    for col in layout:
-        code = BLOCKS.index(col.name)
-        for q, (m, j) in enumerate(zip(col.m, col.j, strict=True)):
-            flat[col.start + q] = {"block": code, "m": int(m), "j": int(j)}
-    words = [{"chunk": c, "columns": flat[c * p.lanes : (c + 1) * p.lanes]} for c in range(p.chunks)]
     thetas = [{"index": k, "theta": int(v)} for k, v in enumerate(theta)]
-    return {"weight": weights, "theta": thetas, "columns": words}
+    return {"weight": weights, "theta": thetas, "columns": linearise_columns(p, layout)}
 
 
 def cell_records(step: CellStep) -> list[dict]:

@@ -1,0 +1,1 @@
+"""The online-learning EGRU core: the blocks of rtl.blocks joined into one learner."""
