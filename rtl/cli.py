@@ -31,6 +31,7 @@ from rtl.blocks.params import (
     egru_columns,
     make_params,
 )
+from rtl.core.params import CoreParams
 from rtl.toolchain import check_verilator
 
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
@@ -44,7 +45,7 @@ def build_parser() -> Parser:
         "--block",
         required=True,
         help="router, accumulate, influence, cell (the cell unit), linearise (its linearisation), gradient, "
-        "input (W x + b), readout (logit and credit) or update (the weight update)",
+        "input (W x + b), readout (logit and credit), update (the weight update) or core (the learner)",
     )
     v.add_argument("--n", type=int, help="units (default 16, or the trace's)")
     v.add_argument(
@@ -60,8 +61,10 @@ def build_parser() -> Parser:
         "else the EGRU's p for n units and n_in inputs)",
     )
     v.add_argument("--n-in", type=int, help="linearise, input: inputs (default 2, or the trace's)")
-    v.add_argument("--batch", type=int, default=1, help="gradient, readout, update: samples per update (default 1)")
-    v.add_argument("--steps", type=int, default=17, help="gradient, update: steps per sample (default 17)")
+    v.add_argument(
+        "--batch", type=int, default=1, help="gradient, readout, update, core: samples per update (default 1)"
+    )
+    v.add_argument("--steps", type=int, default=17, help="gradient, update, core: steps per sample (default 17)")
     v.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     v.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(v)
@@ -76,8 +79,10 @@ def build_parser() -> Parser:
     s.add_argument("--lanes", type=int, help="as for verilog")
     s.add_argument("--columns", type=int, help="influence, linearise: compacted parameter columns P")
     s.add_argument("--n-in", type=int, help="linearise, input: inputs (default 2, or the trace's)")
-    s.add_argument("--batch", type=int, default=1, help="gradient, readout, update: samples per update (default 1)")
-    s.add_argument("--steps", type=int, default=17, help="gradient, update: steps per sample (default 17)")
+    s.add_argument(
+        "--batch", type=int, default=1, help="gradient, readout, update, core: samples per update (default 1)"
+    )
+    s.add_argument("--steps", type=int, default=17, help="gradient, update, core: steps per sample (default 17)")
     s.add_argument("--no-decay", action="store_true", help="influence: no decay term (the threshold RNN)")
     s.add_argument("--trace", help="take n, columns and the decay term from this trace (.npz)")
     _format_option(s)
@@ -225,10 +230,38 @@ def gradient_params(args: argparse.Namespace) -> GradientParams:
     return GradientParams(n, columns, lanes, args.batch, args.steps, fixed_point(args.format))
 
 
+def core_params(args: argparse.Namespace) -> CoreParams:
+    """The core's parameters: n, n_in, the kept columns, gamma, epsilon and the reset from a trace
+    when given (an EGRU's), else n = 16, --n-in (default 2), --columns (default: nothing masked);
+    --steps, --batch and --lanes as given."""
+    fp, lanes = fixed_point(args.format), 4 if args.lanes is None else args.lanes
+    meta, n = trace_and_n(args)
+    if meta is not None and meta["cell"] != "egru":
+        raise UserError(f"--trace: {args.trace} is a {meta['cell']} trace; the core learns an EGRU")
+    meta = meta or {}
+    n_in = meta.get("n_in", 2) if args.n_in is None else args.n_in
+    columns = args.columns if args.columns is not None else meta.get("p_kept", egru_columns(n, n_in))
+    subtractive = meta.get("reset", "paper") == "subtractive"
+    return CoreParams(
+        n,
+        n_in,
+        columns,
+        args.steps,
+        args.batch,
+        lanes=lanes,
+        gamma=meta.get("gamma", 0.7),
+        epsilon=meta.get("epsilon", 1.0),
+        subtractive=subtractive,
+        fp=fp,
+    )
+
+
 def unit_params(args: argparse.Namespace) -> RouterParams | AccumulateParams | InfluenceParams | CellUnitParams:
     """The parameters of --block from the options and a trace."""
     if args.block == "gradient":
         return gradient_params(args)
+    if args.block == "core":
+        return core_params(args)
     if args.block == "update":
         meta, n = trace_and_n(args)
         n_in = (meta or {}).get("n_in", 2) if args.n_in is None else args.n_in

@@ -36,6 +36,8 @@ from rtl.blocks.params import (
 from rtl.blocks.readout import ReadoutUnit
 from rtl.blocks.router import EventRouter
 from rtl.blocks.update import UpdateUnit
+from rtl.core.egru_core import EGRUCore
+from rtl.core.params import CoreParams
 from rtl.toolchain import verilator_env
 
 BLOCKS = {
@@ -47,6 +49,7 @@ BLOCKS = {
     "input": (InputUnit, InputParams, "egru_input_unit", "rtl.blocks.cycles.input_cycles"),
     "readout": (ReadoutUnit, ReadoutParams, "egru_readout_unit", "rtl.blocks.cycles.readout_cycles"),
     "update": (UpdateUnit, UpdateParams, "egru_update_unit", "rtl.blocks.cycles.update_cycles"),
+    "core": (EGRUCore, CoreParams, "egru_core", "rtl.core.cycles.core_step_cycles"),
     "linearise": (LinearizeUnit, LinearizeParams, "egru_linearize_unit", "rtl.blocks.cycles.linearise_cycles"),
 }
 LINT_WAIVERS = (

@@ -73,24 +73,30 @@ def linearise_row_cycles(events: int, sources: int) -> int:
 
 def linearise_cycles(p: LinearizeParams, events: int, sources: int) -> int:
     """LinearizeUnit, one step with no backpressure, from taking x to handing over Mbar's end word,
-    inclusive: 1 x + n records + 1 header, then two sequencers in step. The setup sequencer's row k
-    (linearise_row_cycles, R) waits for its row buffer: the Mbar sequencer must have finished row
-    k - 2; Mbar's row k (1 wait + chunks words) waits for the setup of row k. With a_k the cycle the
-    setup of row k starts (after the header at cycle 0) and e_k the cycle Mbar's row k starts:
+    inclusive: 1 x + n records + 1 header (cycle 0), then two sequencers side by side. The setup
+    sequencer claims row buffer k (mod 2) at a_k, once the Mbar sequencer has finished row k - 2,
+    and takes R = linearise_row_cycles cycles; setup done is seen at a_k + R. The Mbar sequencer
+    sends row k's chunks words in cycles e_k .. f_k = e_k + chunks - 1, starting right after row
+    k - 1 if the setup of row k was done by then, else one cycle after it is seen:
 
-        a_0 = 1,  a_k = max(a_{k-1} + R, e_{k-2} + chunks + 1),   e_k = max(e_{k-1} + chunks + 1, a_k + R)
+        a_0 = 1,  a_k = max(a_{k-1} + R, f_{k-2} + 1)
+        e_0 = a_0 + R + 1,  e_k = f_{k-1} + 1 if a_k + R <= f_{k-1} else max(f_{k-1} + 1, a_k + R) + 1
 
-    (e_{-1} = -chunks), and the end word is taken at e_{n-1} + chunks + 1, n + 1 cycles after x."""
+    and the end word goes at f_{n-1} + 1, n + 1 cycles after x."""
     R, C = linearise_row_cycles(events, sources), p.chunks
     a: list[int] = []
-    e: list[int] = []
+    f: list[int] = []
     for k in range(p.n):
-        start = 1 if k == 0 else a[-1] + R
-        if k >= 2:
-            start = max(start, e[k - 2] + C + 1)
-        a.append(start)
-        e.append(max((e[-1] + C + 1) if e else 1, start + R))
-    return (p.n + 1) + e[-1] + C + 1 + 1
+        a.append(1 if k == 0 else max(a[-1] + R, (f[k - 2] + 1) if k >= 2 else 0))
+        done = a[k] + R
+        if k == 0:
+            e = done + 1
+        elif done <= f[-1]:
+            e = f[-1] + 1
+        else:
+            e = max(f[-1] + 1, done) + 1
+        f.append(e + C - 1)
+    return (p.n + 1) + f[-1] + 1 + 1
 
 
 def gradient_clear_cycles(p: GradientParams) -> int:

@@ -23,7 +23,7 @@ Interfaces (all `lib.stream`, valid/ready, except clear and busy):
     x       In: the step's input x_t (fp.state)
     record  In: the CellUnit's records of the step, units 0 .. n - 1 in order
     step, setup, mbar  Out: the InfluenceUpdate's streams (rtl.blocks.influence): every row, the
-            decay term and the active sources in ascending order, the non-zero Mbar words, end
+            decay term and the active sources in ascending order, every Mbar word, the end word
     busy    Out: a step is being linearised
 
 Schedule of one step: take x; take the n records, each forming its unit's per-unit words above
@@ -32,16 +32,18 @@ side by side. The setup sequencer, row k: claim one of two row buffers, offer th
 form A_r[k, :] over the events (1 cycle each, V_z read a cycle ahead), then per active source l
 form G[k, l] from 1 + events terms (V_u, V_z, then V_r read a cycle ahead) and offer it with d'_l.
 The Mbar sequencer, row k, once the setup of row k is done: one chunk per cycle, L lanes forming
-L values from the chunk's column descriptors and the row buffer, offering the word if any value is
-non-zero; after row n - 1 the end word. Double row buffers let setup run one row ahead of Mbar, as
-the InfluenceUpdate consumes them. rtl.blocks.cycles.linearise_cycles gives the cycles per step.
+L values from the chunk's column descriptors and the row buffer, offering every word (zeros too, so
+that the InfluenceUpdate never waits on Mbar and the step's cycles do not depend on its values),
+going on to row k + 1 without a cycle between when its setup is done; after row n - 1 the end word.
+Double row buffers let setup run one row ahead of Mbar, as the InfluenceUpdate consumes them.
+rtl.blocks.cycles.linearise_cycles gives the cycles per step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -396,9 +398,8 @@ class LinearizeUnit(wiring.Component):
                     m.d.comb += value.eq(rescale(theta_sum, top + s + f, fp.influence))
             values.append(value)
             m.d.comb += word.values[lane].eq(value)
-        nonzero = Signal()
-        m.d.comb += [nonzero.eq(Cat(*(v != 0 for v in values)).any()), word.row.eq(k), word.chunk.eq(chunk)]
-        advance = ~nonzero | self.mbar.ready
+        m.d.comb += [word.row.eq(k), word.chunk.eq(chunk)]
+        next_ready = sh.s_done > k + 1  # the setup of row k + 1 is done: go on without a wait
         with m.FSM(name="mbar"):
             with m.State("IDLE"):
                 with m.If(sh.start):
@@ -409,16 +410,21 @@ class LinearizeUnit(wiring.Component):
                 with m.If(sh.s_done > k):
                     m.d.sync += chunk.eq(0)
                     m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += [self.mbar.valid.eq(nonzero), col_rd.addr.eq(Mux(advance, chunk + 1, chunk))]
-                with m.If(advance):
-                    with m.If(chunk == C - 1):
-                        m.d.sync += sh.m_done.eq(sh.m_done + 1)
+            with m.State("RUN"):  # every word, zeros included: the consumer's pace alone sets the cycles
+                last_chunk = chunk == C - 1
+                m.d.comb += [
+                    self.mbar.valid.eq(1),
+                    col_rd.addr.eq(Mux(self.mbar.ready, Mux(last_chunk, 0, chunk + 1), chunk)),
+                ]
+                with m.If(self.mbar.ready):
+                    with m.If(last_chunk):
+                        m.d.sync += [sh.m_done.eq(sh.m_done + 1), chunk.eq(0)]
                         with m.If(k == n - 1):
                             m.next = "END"
                         with m.Else():
                             m.d.sync += k.eq(k + 1)
-                            m.next = "WAIT"
+                            with m.If(~next_ready):
+                                m.next = "WAIT"
                     with m.Else():
                         m.d.sync += chunk.eq(chunk + 1)
             with m.State("END"):

@@ -35,9 +35,10 @@ def influence_transactions(
     Mbar: np.ndarray,
     rows: np.ndarray,
     first: bool,
+    every_word: bool = False,
 ) -> InfluenceTransactions:
     """Stream contents for one step (integers in the block's formats, as golden.fixedpoint.influence_step
-    takes them). Mbar words are sent only where they hold a non-zero value."""
+    takes them). Mbar words are sent only where they hold a non-zero value, or all (every_word)."""
     n, L = p.n, p.lanes
     if (decay is not None) != p.decay:
         raise UserError(
@@ -59,7 +60,7 @@ def influence_transactions(
     for k in np.nonzero(rows)[0]:
         for c in range(p.chunks):
             values = padded[k, c * L : (c + 1) * L]
-            if np.any(values):
+            if every_word or np.any(values):
                 words.append({"row": int(k), "chunk": c, "values": [int(v) for v in values], "end": 0})
     words.append({"row": 0, "chunk": 0, "values": [0] * L, "end": 1})
     header = {
@@ -160,11 +161,11 @@ def cell_records(step: CellStep) -> list[dict]:
 
 def linearise_transactions(p: LinearizeParams, lin: LinearStep, first: bool) -> InfluenceTransactions:
     """What LinearizeUnit sends the InfluenceUpdate for one step of golden.fixed_linearise: every
-    row, the decay term, the active sources (d' != 0) ascending, the non-zero Mbar words."""
+    row, the decay term, the active sources (d' != 0) ascending, every Mbar word."""
     sources = np.nonzero(lin.d_prev)[0]
     rows = np.ones(p.n, dtype=bool)
     return influence_transactions(
-        p.influence, lin.decay, sources, lin.d_prev[sources], lin.G[:, sources], lin.Mbar, rows, first
+        p.influence, lin.decay, sources, lin.d_prev[sources], lin.G[:, sources], lin.Mbar, rows, first, every_word=True
     )
 
 

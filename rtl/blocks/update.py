@@ -115,7 +115,7 @@ class UpdateUnit(wiring.Component):
 
         q = Signal(range(Q + 1))
         chunk, lane = Signal(range(p.chunks + 1)), Signal(range(L))  # q = chunk L + lane
-        update = Signal()
+        updating = Signal()  # this pass applies the rule (else it only writes the forward words)
         ld = self.load.payload
         rb = self.rb_data
         m.d.comb += [
@@ -156,7 +156,7 @@ class UpdateUnit(wiring.Component):
         else:
             step = rescale(new_mom, gr + p.lr_shift, fp.master)
         new_master = Signal(signed(fp.master.width))
-        m.d.comb += new_master.eq(Mux(update, saturate(master_rd.data - step, fp.master), master_rd.data))
+        m.d.comb += new_master.eq(Mux(updating, saturate(master_rd.data - step, fp.master), master_rd.data))
 
         # the forward word; for tau the table is read as the word is formed and holds its output
         out = self.word.payload
@@ -186,14 +186,14 @@ class UpdateUnit(wiring.Component):
                         col_wr.en.eq(ld.index < P),
                     ]
                 with m.Elif(self.start.valid):
-                    m.d.sync += [update.eq(self.start.payload.update), q.eq(0), chunk.eq(0), lane.eq(0)]
+                    m.d.sync += [updating.eq(self.start.payload.update), q.eq(0), chunk.eq(0), lane.eq(0)]
                     m.next = "READ"
             with m.State("READ"):
                 m.d.comb += self.busy.eq(1)
                 m.next = "COMPUTE"
             with m.State("COMPUTE"):
                 m.d.comb += [self.busy.eq(1), master_wr.data.eq(new_master), mom_wr.data.eq(new_mom), rom.en.eq(1)]
-                m.d.comb += [master_wr.en.eq(update), mom_wr.en.eq(update)]
+                m.d.comb += [master_wr.en.eq(updating), mom_wr.en.eq(updating)]
                 m.d.sync += [tau.eq(is_tau), word.value.eq(forward)]
                 m.d.sync += [word.block.eq(col.block), word.m.eq(col.m), word.j.eq(col.j), word.addr.eq(col.addr)]
                 m.next = "OFFER"

@@ -1,0 +1,1 @@
+"""Cycle function of the online-learning core (pure Python): placeholder replaced below."""
