@@ -58,6 +58,11 @@ class CoreParams:
             )
         for part in (self.cell, self.linearise, self.update, self.gradient, self.readout, self.input):
             assert part is not None  # each block checks its own parameters, naming the field
+        if self.influence.chunks < 3:
+            raise UserError(
+                f"lanes: got {self.lanes} for {self.columns} columns; expected at most {self.columns // 3} "
+                "(three words of M per row at least, as rtl.core.cycles assumes)"
+            )
 
     @property
     def input(self) -> InputParams:

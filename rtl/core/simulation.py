@@ -32,9 +32,10 @@ def simulate_core(
     sim.add_clock(CLOCK)
     rng = random.Random(seed)
     results: list[SequenceResult] = []
-    marks: list[int] = []  # cycle of every x handshake and of every return to idle
+    marks: list[int] = []  # cycle of every x handshake
+    idles: list[int] = []  # cycle of every return to idle (busy low after high)
     busy_cycles = {name: 0 for name in UNITS}
-    clock = [0]
+    clock = [0, 1]  # cycle count, busy in the cycle before
 
     async def counter(ctx):
         async for _clk, _rst, x_valid, x_ready, busy, units in ctx.tick().sample(
@@ -43,6 +44,9 @@ def simulate_core(
             clock[0] += 1
             if x_valid and x_ready:
                 marks.append(clock[0])
+            if clock[1] and not busy:
+                idles.append(clock[0])
+            clock[1] = busy
             for name in UNITS:
                 busy_cycles[name] += int(getattr(units, name))
 
@@ -62,14 +66,14 @@ def simulate_core(
             await ctx.tick().until(dut.x.ready)
             ctx.set(dut.x.valid, 0)
             pred, _ = await receive(ctx, dut.pred, rng, stall)
-            await ctx.tick().until(~dut.busy)
-            end = clock[0]
+            while not idles or idles[-1] < marks[-1]:
+                await ctx.tick()
             stored = []
             for q in range(p.update.parameters):
                 ctx.set(dut.rb_addr, q)
                 await ctx.tick()
                 stored.append((int(ctx.get(dut.rb_data.master)), int(ctx.get(dut.rb_data.momentum))))
-            steps = marks[start:] + [end]
+            steps = marks[start:] + [idles[-1]]
             unit = {name: busy_cycles[name] - before[name] for name in UNITS}
             results.append(SequenceResult(int(pred.logit), stored, list(np.diff(steps)), unit))
 
