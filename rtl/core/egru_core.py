@@ -39,63 +39,66 @@ from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.blocks.accumulate import EventAccumulator
+from rtl.blocks.accumulate import EventAccumulator, accumulate_signature
 from rtl.blocks.cell import CellUnit
 from rtl.blocks.gradient import GradientUnit
 from rtl.blocks.influence import InfluenceUpdate
-from rtl.blocks.input_part import InputUnit
+from rtl.blocks.input_part import InputUnit, input_signature
 from rtl.blocks.layouts import payload_shape
-from rtl.blocks.linearise import LinearizeUnit
-from rtl.blocks.readout import ReadoutUnit
+from rtl.blocks.linearise import LinearizeUnit, linearise_signature
+from rtl.blocks.readout import ReadoutUnit, readout_signature
 from rtl.blocks.router import EventRouter
-from rtl.blocks.update import B_OUT, CODE, W_OUT, UpdateUnit
+from rtl.blocks.update import B_OUT, CODE, W_OUT, UpdateUnit, update_signature
 from rtl.core.params import CoreParams
 
 LOAD_MASTER, LOAD_TABLE, LOAD_COLUMNS = 0, 1, 2
 UNITS = ("input", "accumulate", "cell", "linearise", "influence", "readout", "update")
 
 
+def core_signature(p: CoreParams) -> wiring.Signature:
+    """EGRUCore's ports (module docstring), from its blocks' signatures."""
+    update = update_signature(p.update).members
+    body = data.UnionLayout(
+        {
+            "master": update["load"].signature.members["payload"].shape,
+            "table": payload_shape(accumulate_signature(p.accumulate), "load"),
+            "columns": payload_shape(linearise_signature(p.linearise), "columns"),
+        }
+    )
+    return wiring.Signature(
+        {
+            "load": In(stream.Signature(data.StructLayout({"target": unsigned(2), "body": body}))),
+            "init": In(stream.Signature(unsigned(1))),
+            "seq": In(stream.Signature(data.StructLayout({"target": 1, "learn": 1}))),
+            "x": In(stream.Signature(payload_shape(input_signature(p.input), "x"))),
+            "pred": Out(stream.Signature(payload_shape(readout_signature(p.readout), "pred"))),
+            "rb_addr": In(update["rb_addr"].shape),
+            "rb_data": Out(update["rb_data"].shape),
+            "busy": Out(1),
+            "unit_busy": Out(data.StructLayout({name: 1 for name in UNITS})),
+        }
+    )
+
+
 class EGRUCore(wiring.Component):
     def __init__(self, params: CoreParams):
         self.p = params
-        self.units = {
-            "input": InputUnit(params.input),
-            "router": EventRouter(params.router),
-            "accumulate": EventAccumulator(params.accumulate),
-            "cell": CellUnit(params.cell),
-            "linearise": LinearizeUnit(params.linearise),
-            "influence": InfluenceUpdate(params.influence),
-            "gradient": GradientUnit(params.gradient),
-            "readout": ReadoutUnit(params.readout),
-            "update": UpdateUnit(params.update),
-        }
-        u = self.units
-        body = data.UnionLayout(
-            {
-                "master": payload_shape(u["update"].signature, "load"),
-                "table": payload_shape(u["accumulate"].signature, "load"),
-                "columns": payload_shape(u["linearise"].signature, "columns"),
-            }
-        )
-        update = u["update"].signature.members
-        super().__init__(
-            {
-                "load": In(stream.Signature(data.StructLayout({"target": unsigned(2), "body": body}))),
-                "init": In(stream.Signature(unsigned(1))),
-                "seq": In(stream.Signature(data.StructLayout({"target": 1, "learn": 1}))),
-                "x": In(stream.Signature(payload_shape(u["input"].signature, "x"))),
-                "pred": Out(stream.Signature(payload_shape(u["readout"].signature, "pred"))),
-                "rb_addr": In(update["rb_addr"].shape),
-                "rb_data": Out(update["rb_data"].shape),
-                "busy": Out(1),
-                "unit_busy": Out(data.StructLayout({name: 1 for name in UNITS})),
-            }
-        )
+        super().__init__(core_signature(params))
 
     def elaborate(self, platform):
         p = self.p
         m = Module()
-        u = self.units
+        self.units = u = {
+            "input": InputUnit(p.input),
+            "router": EventRouter(p.router),
+            "accumulate": EventAccumulator(p.accumulate),
+            "cell": CellUnit(p.cell),
+            "linearise": LinearizeUnit(p.linearise),
+            "influence": InfluenceUpdate(p.influence),
+            "gradient": GradientUnit(p.gradient),
+            "readout": ReadoutUnit(p.readout),
+            "update": UpdateUnit(p.update),
+        }
         for name, unit in u.items():
             m.submodules[name] = unit
         inp, router, acc, cell, lin, infl, grad, ro, upd = (u[k] for k in u)
