@@ -47,7 +47,41 @@ def build_parser() -> Parser:
     be.add_argument("--lanes", type=int, default=4, help="lanes (default 4)")
     be.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     be.add_argument("--out", required=True, help="folder for throughput.json and throughput.md")
+    t = sub.add_parser("train", help="train the spiral inside the simulated core, checked against the integer trainer")
+    t.add_argument("--sim", required=True, dest="simulator", help="verilator (native harness) or amaranth")
+    t.add_argument("--n", type=int, default=8, help="units (default 8)")
+    t.add_argument("--omega", type=float, default=0.5, help="masked fraction of V_u, V_r, V_z (default 0.5)")
+    t.add_argument("--iterations", type=int, default=300, help="updates (default 300)")
+    t.add_argument("--batch", type=int, default=32, help="sequences per update, a power of two (default 32)")
+    t.add_argument("--update-every", type=int, help="with --batch 1: also update every k steps")
+    t.add_argument("--lr", type=float, help="learning rate, a power of two (default 2^-8)")
+    t.add_argument("--optimizer", default="signum", help="signum (default) or sgdm")
+    t.add_argument("--reset", default="paper", help="paper (default) or subtractive")
+    t.add_argument("--seed", type=int, default=0, help="initialisation and batch order (default 0)")
+    t.add_argument("--n-samples", type=int, default=10_000, help="spiral dataset size (default 10000)")
+    t.add_argument("--lanes", type=int, default=4, help="MAC lanes of the influence update (default 4)")
+    t.add_argument("--out", required=True, help="folder for report.json and report.md")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from golden.train import TrainConfig
+    from sim.train import describe, train_on_core
+
+    out = out_folder(args.out)
+    config = TrainConfig(
+        n=args.n, omega=args.omega, iterations=args.iterations, batch=args.batch,
+        update_every=args.update_every, lr=args.lr, optimizer=args.optimizer, reset=args.reset, seed=args.seed,
+        n_samples=args.n_samples, numerics="fixed",
+    )  # fmt: skip
+    with locked_folder(out):
+        report = train_on_core(config, args.simulator, args.lanes, out, progress=not args.no_progress)
+    print(describe(report))
+    print(f"wrote {out / 'report.json'} and {out / 'report.md'}")
+    exact = report["bit_exact"]
+    same = exact["predictions_differing"] == 0 and exact["updates_differing"] == 0
+    return 0 if same and report["cycles"]["steps_differing_from_the_cycle_function"] == 0 else 1
 
 
 def _say(line: str) -> None:
@@ -101,7 +135,7 @@ def cmd_blocks(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"blocks": cmd_blocks, "run": cmd_run, "bench": cmd_bench}
+    commands = {"blocks": cmd_blocks, "run": cmd_run, "bench": cmd_bench, "train": cmd_train}
     return run_cli("sim", build_parser(), commands, argv)
 
 
