@@ -32,11 +32,12 @@ def _key(verilog: str) -> str:
     """The build's name: the hash of the core's Verilog, the harness, Verilator's version, the flags."""
     digest = hashlib.sha256(verilog.encode())
     digest.update(HARNESS.read_bytes())
-    digest.update(repr((verilator_version(verilator_root()), LINT_WAIVERS, FLAGS)).encode())
+    digest.update(repr((verilator_version(verilator_root()), LINT_WAIVERS, FLAGS, CFLAGS)).encode())
     return digest.hexdigest()[:16]
 
 
 FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
+CFLAGS = "-O3 -march=native"  # the build is cached per machine
 
 
 def build(p: CoreParams, say: Callable[[str], None] = lambda _: None) -> Path:
@@ -59,7 +60,7 @@ def build(p: CoreParams, say: Callable[[str], None] = lambda _: None) -> Path:
         v_path.write_text(text)
         cmd = [
             "verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1), *FLAGS, *LINT_WAIVERS,
-            "--top-module", "egru_core", "-CFLAGS", f"-O2 -DUNITS={len(UNITS)}",
+            "--top-module", "egru_core", "-CFLAGS", f"{CFLAGS} -DUNITS={len(UNITS)}",
             "--Mdir", str(work / "obj"), "-o", str(work / "Vcore"), str(v_path), str(HARNESS),
         ]  # fmt: skip
         result = subprocess.run(cmd, capture_output=True, text=True, env=verilator_env())

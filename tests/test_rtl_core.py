@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from rtl.core.simulation import simulate_core
-from tests.core_cases import core_case
+from sim.core_cases import core_case
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from golden.errors import UserError
+from sim.core_cases import core_case
 from sim.native_core import Stimulus, run
-from tests.core_cases import core_case
 
 
 @pytest.mark.parametrize("subtractive,kind,batch,update_every", [(False, "signum", 2, 0), (True, "sgdm", 1, 2)])

@@ -16,7 +16,8 @@ writes every unit's forward words from the master words.
 Interfaces:
     load    In: {target, body}: target 0 a master word (UpdateUnit's load), 1 an entry of the
             EventAccumulator's column table, 2 a word of the compacted columns (LinearizeUnit's)
-    init    In: (no payload) write the forward words from the master words
+    init    In: (no payload) write the forward words from the master words and zero the gradient
+            sums (after loading, or to start afresh after a reset)
     seq     In: {target, learn} per sequence: the label, and whether to train on it or only predict
     x       In: the sequence's inputs x_1 .. x_T (fp.state), one per step
     pred    Out: {logit} per sequence (fp.pre), after its last step
@@ -185,7 +186,8 @@ class EGRUCore(wiring.Component):
                 m.d.comb += [self.load.ready.eq(self.load_ready), self.init.ready.eq(upd.start.ready)]
                 with m.If(self.init.valid & ~self.load.valid):
                     m.d.comb += [upd.start.valid.eq(1), upd.start.payload.update.eq(0)]
-                    with m.If(upd.start.ready):
+                    with m.If(upd.start.ready):  # a fresh start: the gradient sums are zeroed too
+                        m.d.comb += [grad.clear.eq(1), ro.clear.eq(1)]
                         m.next = "INIT"
                 with m.Elif(self.seq.valid & ~self.load.valid):
                     m.d.comb += [self.seq.ready.eq(1), cell.clear.eq(1), lin.clear.eq(1)]
@@ -194,7 +196,8 @@ class EGRUCore(wiring.Component):
                     m.next = "STEP"
             with m.State("INIT"):  # the UpdateUnit took start in IDLE (it was idle)
                 m.d.comb += self.busy.eq(1)
-                with m.If(~upd.busy):
+                with m.If(~upd.busy & ~grad.busy):
+                    m.d.sync += sample.eq(0)
                     m.next = "IDLE"
             with m.State("STEP"):  # x to the input unit (and the linearisation), the readout's header
                 m.d.comb += self.busy.eq(1)

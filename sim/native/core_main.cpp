@@ -74,9 +74,9 @@ std::string hex_of(const VlWide<N>& port) {
     return out;
 }
 
-// One clock cycle: settle, sample what happens at this edge, then the rising edge.
-void tick() {
-    top->eval();
+// The rising edge of a settled cycle: count what happens at it, then clock. The falling edge needs
+// no evaluation of its own (nothing is triggered by it); the next settle sees it.
+void edge() {
     if (top->PORT(x, valid) && top->PORT(x, ready)) x_marks.push_back(cycle);
     const bool busy = top->busy;
     if (was_busy && !busy) idle_mark = cycle;
@@ -89,8 +89,13 @@ void tick() {
     top->clk = 1;
     top->eval();
     top->clk = 0;
-    top->eval();
     ++cycle;
+}
+
+// One clock cycle: settle the inputs set since the last edge, then the edge.
+void tick() {
+    top->eval();
+    edge();
 }
 
 // Offer a payload on an input stream until the core takes it.
@@ -101,7 +106,7 @@ void send(CData& valid, P& payload, const CData& ready, const std::string& hex) 
     for (;;) {
         top->eval();
         const bool taken = ready;
-        tick();
+        edge();
         if (taken) break;
     }
     valid = 0;
@@ -112,7 +117,7 @@ void wait_idle() {
     for (;;) {
         top->eval();
         const bool busy = top->busy;
-        tick();
+        edge();
         if (!busy) break;
     }
 }

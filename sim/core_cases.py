@@ -1,7 +1,8 @@
-"""Test cases of the online-learning core: a random masked EGRU, batches of training sequences
-with a predict-only sequence after each, and what the integer trainer (golden.fixed_step.
-IntegerLearner) says each sequence must produce: its prediction, the master and momentum words
-after each update, and the cycles of every step (rtl.core.cycles.core_step_cycles)."""
+"""Cases for the online-learning core's simulations (Amaranth, cocotb, the native harness): a random
+masked EGRU, batches of training sequences with a predict-only sequence after each, and what the
+integer trainer (golden.fixed_step.IntegerLearner) says each sequence must produce: its prediction,
+the master and momentum words after each update, and the cycles of every step
+(rtl.core.cycles.core_step_cycles)."""
 
 from __future__ import annotations
 
