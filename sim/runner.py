@@ -98,8 +98,9 @@ def run_job(
     progress(f"{simulator}: building {block} (once per parameters; Verilator takes up to a minute)")
     runner, build_dir, module = build(block, job["params"], simulator, waves)
     run_dir = OUT / ("waves" if waves else "runs") / name
-    steps = sum(len(c["steps"]) for c in job["cases"])
-    progress(f"{simulator}: running {len(job['cases'])} case(s), {steps} steps; log in {run_dir / 'sim.log'}")
+    steps = sum(len(c.get("steps", c.get("sequences", ()))) for c in job["cases"])
+    unit = "steps" if "steps" in job["cases"][0] else "sequences"
+    progress(f"{simulator}: running {len(job['cases'])} case(s), {steps} {unit}; log in {run_dir / 'sim.log'}")
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
