@@ -47,6 +47,10 @@ def build_parser() -> Parser:
     be.add_argument("--lanes", type=int, default=4, help="lanes (default 4)")
     be.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     be.add_argument("--out", required=True, help="folder for throughput.json and throughput.md")
+    cb = sub.add_parser("core-bench", help="simulated cycles per second of the core: native harness against cocotb")
+    cb.add_argument("--n", type=int, default=8, help="units (default 8)")
+    cb.add_argument("--batches", type=int, default=2, help="batches of 2 sequences of 17 steps (default 2)")
+    cb.add_argument("--out", required=True, help="folder for core_bench.json and core_bench.md")
     t = sub.add_parser("train", help="train the spiral inside the simulated core, checked against the integer trainer")
     t.add_argument("--sim", required=True, dest="simulator", help="verilator (native harness) or amaranth")
     t.add_argument("--n", type=int, default=8, help="units (default 8)")
@@ -123,6 +127,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_core_bench(args: argparse.Namespace) -> int:
+    from sim.core_bench import core_bench, core_bench_markdown
+    from sim.run import write_json
+
+    with locked_folder(out_folder(args.out)) as out:
+        report = core_bench(args.n, args.batches, progress=_say)
+        write_json(report, out / "core_bench.json")
+        atomic_write_text(out / "core_bench.md", core_bench_markdown(report))
+    print(core_bench_markdown(report), end="")
+    print(f"wrote {out}/core_bench.json and core_bench.md")
+    return 0
+
+
 def cmd_blocks(args: argparse.Namespace) -> int:
     from sim.blocks import blocks_report, markdown, write_report
 
@@ -135,7 +152,13 @@ def cmd_blocks(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"blocks": cmd_blocks, "run": cmd_run, "bench": cmd_bench, "train": cmd_train}
+    commands = {
+        "blocks": cmd_blocks,
+        "run": cmd_run,
+        "bench": cmd_bench,
+        "train": cmd_train,
+        "core-bench": cmd_core_bench,
+    }
     return run_cli("sim", build_parser(), commands, argv)
 
 
