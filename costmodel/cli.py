@@ -68,6 +68,17 @@ def build_parser() -> Parser:
 
     sub.add_parser("workloads", help="list the named workloads and their sources")
 
+    k = sub.add_parser("core", help="the online-learning core (rtl.core): cycles, time and memory per training step")
+    k.add_argument("--n", type=int, required=True, help="units")
+    k.add_argument("--omega", type=float, default=0.5, help="masked fraction of V_u, V_r, V_z (default 0.5)")
+    k.add_argument("--alpha", type=float, default=0.8, help="fraction of units silent per step (default 0.8)")
+    k.add_argument("--beta", type=float, default=0.4, help="fraction of units with d = 0 per step (default 0.4)")
+    k.add_argument("--T", type=int, default=17, help="steps per sequence (default 17, the spiral's)")
+    k.add_argument("--batch", type=int, default=32, help="sequences per update, a power of two (default 32)")
+    k.add_argument("--lanes", type=int, default=4, help="MAC lanes of the influence update (default 4)")
+    k.add_argument("--clock-mhz", type=float, default=50.0, dest="clock_mhz", help="clock (default 50)")
+    k.add_argument("--json", action="store_true", help="print JSON")
+
     c = sub.add_parser("calibration", help="RTL cycles measured in cocotb against the cycle functions, as a plot")
     c.add_argument("folder", nargs="?", default="out/calibration", help="CSV folder (default out/calibration)")
     c.add_argument(
@@ -110,6 +121,31 @@ def _check(name: str, value: float, low: float, high: float | None, text: str, o
     ok = math.isfinite(value) and value >= low and (high is None or (value < high if open_high else value <= high))
     if not ok:
         raise UserError(f"--{name}: got {value:g}; expected {text}")
+
+
+def cmd_core(args: argparse.Namespace) -> int:
+    from costmodel.core import core_training_step
+
+    r = core_training_step(args.n, args.omega, args.alpha, args.beta, args.T, args.batch, args.lanes, args.clock_mhz)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    print(
+        f"EGRU core n={args.n} omega={args.omega:g} alpha={args.alpha:g} beta={args.beta:g} T={args.T} "
+        f"batch={args.batch}, {args.lanes} MAC lanes at {args.clock_mhz:g} MHz (rtl.core.cycles, rtl.core.memory)"
+    )
+    print(
+        f"  {r['cycles_per_training_step']:,.0f} cycles per training step ({r['us_per_training_step']:.4g} us), "
+        f"{r['cycles_per_sequence']:,.0f} per sequence ({r['us_per_sequence']:.4g} us), "
+        f"{r['cycles_per_update']:,} per update"
+    )
+    bits = r["memory_bits"]
+    print(
+        f"  on-chip memory: {bits['total']:,} bits ("
+        + ", ".join(f"{k} {v:,}" for k, v in bits.items() if k != "total")
+        + ")"
+    )
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -327,6 +363,7 @@ def cmd_calibration(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "eval": cmd_eval,
+        "core": cmd_core,
         "sweep": cmd_sweep,
         "validate": cmd_validate,
         "bench": cmd_bench,
