@@ -13,18 +13,13 @@ from sim.core_job import core_job
 
 
 def core_bench(n: int, batches: int, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    from sim.native_core import Stimulus, build, run
+    from sim.native_core import build, case_stimulus, run
     from sim.runner import run_job
 
     case = core_case(False, "signum", 2, 0, n=n, steps=17, batches=batches)
     progress(f"native harness: n = {n}, {len(case.sequences)} sequences")
     build(case.p, say=progress)
-    stimulus = Stimulus(case.p)
-    stimulus.load(case.loads)
-    for target, learn, xs in case.sequences:
-        stimulus.sequence(target, learn, xs)
-        stimulus.readback()
-    native = run(case.p, stimulus)
+    native = run(case.p, case_stimulus(case))
     exact = [s.pred for s in native.sequences] == case.logits and all(
         state is None or state == got for state, got in zip(case.states, native.readbacks, strict=True)
     )

@@ -119,6 +119,16 @@ class Stimulus:
         self.lines.append("R")
 
 
+def case_stimulus(case) -> Stimulus:
+    """A sim.core_cases.CoreCase as a stimulus: load, then every sequence with a read-back after it."""
+    stimulus = Stimulus(case.p)
+    stimulus.load(case.loads)
+    for target, learn, xs in case.sequences:
+        stimulus.sequence(target, learn, xs)
+        stimulus.readback()
+    return stimulus
+
+
 def _signed(value: int, width: int) -> int:
     return value - (1 << width) if value >> (width - 1) else value
 

@@ -11,18 +11,13 @@ import pytest
 
 from golden.errors import UserError
 from sim.core_cases import core_case
-from sim.native_core import Stimulus, run
+from sim.native_core import Stimulus, case_stimulus, run
 
 
 @pytest.mark.parametrize("subtractive,kind,batch,update_every", [(False, "signum", 2, 0), (True, "sgdm", 1, 2)])
 def test_native_core_trains_bit_exactly_as_the_integer_trainer(subtractive, kind, batch, update_every):
     case = core_case(subtractive, kind, batch, update_every)
-    stimulus = Stimulus(case.p)
-    stimulus.load(case.loads)
-    for target, learn, xs in case.sequences:
-        stimulus.sequence(target, learn, xs)
-        stimulus.readback()
-    result = run(case.p, stimulus)
+    result = run(case.p, case_stimulus(case))
     assert len(result.sequences) == len(case.sequences) == len(result.readbacks)
     for i, (seq, state) in enumerate(zip(result.sequences, result.readbacks, strict=True)):
         assert seq.pred == case.logits[i], i
@@ -67,3 +62,15 @@ def test_sim_train_refuses_bad_options(tmp_path, capsys):
     assert "--sim: got 'modelsim'" in capsys.readouterr().err
     assert main(["train", "--sim", "verilator", "--batch", "3", "--out", str(tmp_path / "b")]) == 2
     assert "batch" in capsys.readouterr().err
+
+
+def test_core_bench_measures_both_paths(tmp_path, capsys):
+    from sim.cli import main
+
+    assert main(["core-bench", "--n", "4", "--batches", "1", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "core_bench.json").read_text())
+    native, cocotb = report["runs"]["native"], report["runs"]["cocotb"]
+    assert native["cycles"] > 0 and cocotb["cycles"] > 0
+    assert abs(native["cycles"] - cocotb["cycles"]) <= 0.05 * native["cycles"]  # the same sequences
+    assert report["ratio"] == pytest.approx(native["cycles_per_second"] / cocotb["cycles_per_second"])
+    assert "native / cocotb" in capsys.readouterr().out

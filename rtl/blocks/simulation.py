@@ -291,6 +291,13 @@ def simulate_cell(
     return results
 
 
+async def load_linearise(ctx, unit: LinearizeUnit, load: dict, rng: random.Random) -> None:
+    """Write a LinearizeUnit's weights, thresholds and columns (transactions.linearise_load)."""
+    for port in ("weight", "theta", "columns"):
+        for payload in load[port]:
+            await send(ctx, getattr(unit, port), payload, rng)
+
+
 def simulate_linearise(
     p: LinearizeParams,
     load: dict,
@@ -331,9 +338,7 @@ def simulate_linearise(
             words.append(got)
 
     async def main(ctx):
-        for port in ("weight", "theta", "columns"):
-            for payload in load[port]:
-                await send(ctx, getattr(dut, port), payload, rng)
+        await load_linearise(ctx, dut, load, rng)
         for clear, x, records in steps:
             if clear:
                 ctx.set(dut.clear, 1)
@@ -386,9 +391,7 @@ def simulate_learning_path(
     results: list[StepResult] = []
 
     async def main(ctx):
-        for port in ("weight", "theta", "columns"):
-            for payload in load[port]:
-                await send(ctx, getattr(lin, port), payload, rng)
+        await load_linearise(ctx, lin, load, rng)
         for (clear, x, records), credit in zip(steps, credits, strict=True):
             if clear:
                 ctx.set(lin.clear, 1)
