@@ -144,6 +144,24 @@ def build_parser() -> Parser:
             )
         else:
             b.add_argument("--out", help="build folder (default out/build/BOARD-BLOCKS-<hash of the settings>)")
+    for name, what in (
+        ("core-selftest", "the core's on-board training self-test, run in Amaranth's simulator (its UART report)"),
+        ("core-build", "bitstream of the core's training self-test for a board (amaranth-boards, YoWASP)"),
+    ):
+        small = name == "core-selftest"
+        k = sub.add_parser(name, help=what)
+        if not small:
+            k.add_argument("--board", required=True, help="ulx3s-85f (the core does not fit the UP5K)")
+        k.add_argument("--n", type=int, default=4 if small else 8, help=f"units (default {4 if small else 8})")
+        k.add_argument("--iterations", type=int, default=2 if small else 20, help="updates of the core in ROM")
+        k.add_argument("--batch", type=int, default=2 if small else 32, help="sequences per update (a power of two)")
+        k.add_argument("--tests", type=int, default=4 if small else 1000, help="test sequences predicted at the end")
+        k.add_argument("--seed", type=int, default=0, help="initialisation and batch order (default 0)")
+        k.add_argument("--lanes", type=int, default=4, help="MAC lanes of the influence update (default 4)")
+        if small:
+            k.add_argument("--corrupt", action="store_true", help="expect a CRC one off: the test must FAIL")
+        else:
+            k.add_argument("--out", help="build folder (default out/build/BOARD-core-n<n>)")
     return parser
 
 
@@ -386,6 +404,51 @@ def default_build_folder(args: argparse.Namespace) -> Path:
     return Path("out") / "build" / f"{args.board}-{'-'.join(args.blocks)}-{digest}"
 
 
+def cmd_core_selftest(args: argparse.Namespace) -> int:
+    from rtl.blocks.simulation import simulate_selftest
+    from rtl.fpga.core_selftest import CoreSelfTest, core_vectors
+
+    vectors = core_vectors(args.n, args.iterations, args.batch, args.tests, args.seed, args.lanes)
+    if args.corrupt:
+        vectors.crc ^= 1
+    print(
+        f"simulating the core's self-test: n = {args.n}, {args.iterations * args.batch} training and "
+        f"{args.tests} test sequences; the reference: {vectors.correct}/{args.tests} correct, CRC-32 {vectors.crc:08X}"
+    )
+    result = simulate_selftest(CoreSelfTest(vectors), max_cycles=50_000_000)
+    print(f"{result.report.strip()}   ({result.cycles} cycles)")
+    return 0 if result.passed else 1
+
+
+def cmd_core_build(args: argparse.Namespace) -> int:
+    from golden.atomic import atomic_write_text
+    from rtl.fpga.boards import build_top
+    from rtl.fpga.core_selftest import CoreSelfTest, core_vectors
+
+    if args.board != "ulx3s-85f":
+        raise UserError(f"--board: got {args.board!r}; expected ulx3s-85f (the core does not fit the iCE40 UP5K)")
+    folder = out_folder(args.out or Path("out") / "build" / f"{args.board}-core-n{args.n}")
+    vectors = core_vectors(args.n, args.iterations, args.batch, args.tests, args.seed, args.lanes)
+    with locked_folder(folder) as out:
+        report = build_top(args.board, CoreSelfTest(vectors), out, half_rate=True)
+        report.update(
+            n=args.n,
+            iterations=args.iterations,
+            batch=args.batch,
+            tests=args.tests,
+            expected={"correct": vectors.correct, "crc32": f"{vectors.crc:08X}"},
+        )
+        atomic_write_text(out / "build.json", json.dumps(report, indent=2) + "\n")
+    fmax = "-" if report["fmax_mhz"] is None else f"{report['fmax_mhz']:.1f} MHz"
+    print(
+        f"wrote {report['bitstream']} ({report['bitstream_bytes']} bytes); the core runs at "
+        f"{report['clock_mhz']:g} MHz (half the board's clock), nextpnr's Fmax {fmax}; LEDs: {report['leds']}"
+    )
+    print(f"expected report: correct {vectors.correct:04X}/{args.tests:04X} crc {vectors.crc:08X}")
+    print(f"wrote {out / 'build.json'}")
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
     from rtl.fpga.boards import build
@@ -445,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "capacity": cmd_capacity,
         "selftest": cmd_selftest,
         "build": cmd_build,
+        "core-selftest": cmd_core_selftest,
+        "core-build": cmd_core_build,
     }
     return run_cli("rtl", build_parser(), commands, argv)
 

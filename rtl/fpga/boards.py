@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amaranth import Cat, Elaboratable, Module, Mux, Signal, unsigned
+from amaranth import Cat, Elaboratable, EnableInserter, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,28 +62,35 @@ def _hex_digit(nibble) -> Any:
     return Mux(nibble < 10, nibble + ord("0"), nibble + (ord("A") - 10))
 
 
+def hex_digits(value, count: int) -> list:
+    """The low `count` hexadecimal digits of a value, most significant first, as ASCII expressions."""
+    return [_hex_digit(value[4 * i : 4 * i + 4]) for i in reversed(range(count))]
+
+
 class SelfTestReport(wiring.Component):
     """The self-test with its report: `tx` carries the line above once the test is done (then every
     2^repeat_bits cycles); `passed`, `failed` and `running` drive LEDs."""
 
-    def __init__(self, test: SelfTest, divisor: int, repeat_bits: int = REPEAT_BITS):
+    def __init__(self, test: SelfTest, divisor: int, repeat_bits: int = REPEAT_BITS, half_rate: bool = False):
         self.test = test
         self.divisor = divisor
         self.repeat_bits = repeat_bits
+        self.half_rate = half_rate  # the test runs on every other cycle (a clock enable)
         super().__init__({"tx": Out(1, init=1), "passed": Out(1), "failed": Out(1), "running": Out(1)})
 
     def message(self) -> list:
         """The report's characters: ints are ASCII codes, the rest are expressions of the result."""
-        t = self.test
-        text = [ord(c) for c in "EGRU self-test "]
-        text += [Mux(t.passed, ord(p), ord(f)) for p, f in zip("PASS", "FAIL")]
-        text += [ord(c) for c in " words "] + [_hex_digit(t.checked[4 * i : 4 * i + 4]) for i in reversed(range(8))]
-        text += [ord(c) for c in " errors "] + [_hex_digit(t.errors[4 * i : 4 * i + 4]) for i in reversed(range(5))]
-        return text + [ord("\r"), ord("\n")]
+        return self.test.report_text()
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.test = t = self.test
+        t = self.test
+        if self.half_rate:
+            toggle = Signal()
+            m.d.sync += toggle.eq(~toggle)
+            m.submodules.test = EnableInserter(toggle)(t)
+        else:
+            m.submodules.test = t
         m.submodules.uart = uart = UartTx(self.divisor)
         text = self.message()
         position = Signal(range(len(text) + 1))
@@ -143,15 +150,16 @@ BOARDS = {
 class BoardTop(Elaboratable):
     """The self-test on a board: LEDs (pass, fail, heartbeat) and the UART report."""
 
-    def __init__(self, test: SelfTest, board: Board):
+    def __init__(self, test, board: Board, half_rate: bool = False):
         self.test = test
         self.board = board
+        self.half_rate = half_rate
 
     def elaborate(self, platform):
         m = Module()
         b = self.board
         divisor = round(platform.default_clk_frequency / BAUD)
-        m.submodules.report = report = SelfTestReport(self.test, divisor)
+        m.submodules.report = report = SelfTestReport(self.test, divisor, half_rate=self.half_rate)
         fail = platform.request(*b.fail_led).o
         m.d.comb += platform.request(*b.pass_led).o.eq(report.passed)
         if b.run_led is None:
@@ -181,18 +189,25 @@ def platform_for(board: str):
 
 
 def build(board: str, vectors: list[BlockVectors], out: Path, progress=print) -> dict[str, Any]:
-    """Synthesise, place, route and pack the self-test for `board` in `out` (relative to the working
-    folder: the YoWASP tools see only that tree). Returns the bitstream's path and the build's
-    utilisation and Fmax from nextpnr's log."""
-    platform = platform_for(board)
+    """Synthesise, place, route and pack the blocks' self-test for `board` in `out` (relative to the
+    working folder: the YoWASP tools see only that tree). Returns the bitstream's path and the
+    build's utilisation and Fmax from nextpnr's log."""
     test = SelfTest(for_board(vectors, board))
+    return build_top(board, test, out, bank_style_script(influence_params(test)), progress=progress)
+
+
+def build_top(board: str, test, out: Path, script: str = "", half_rate: bool = False, progress=print) -> dict[str, Any]:
+    """Synthesise, place, route and pack a self-test (one with done, passed and report_text) for
+    `board`; half_rate runs the test on every other cycle of the board's clock (a clock enable)."""
+    platform = platform_for(board)
     env = {**os.environ, **{name: tool_path(tool) for name, tool in TOOL_ENV.items()}}
     progress(f"building for {board} in {out} (Yosys, nextpnr, pack; the first YoWASP call compiles each tool)")
     plan = platform.prepare(  # not build(): that would also want a programmer (openFPGALoader, iceprog)
-        BoardTop(test, BOARDS[board]),
+        BoardTop(test, BOARDS[board], half_rate),
         name="selftest",
-        script_after_read=DROP_BANK_INIT + bank_style_script(influence_params(test)),
+        script_after_read=DROP_BANK_INIT + script,
         synth_opts=DEVICES[BOARDS[board].device]["synth"].partition(" ")[2],  # as the synthesis reports
+        nextpnr_opts="--timing-allow-fail" if half_rate else "",
     )
     try:
         plan.execute_local(str(out), env=env)
@@ -209,6 +224,7 @@ def build(board: str, vectors: list[BlockVectors], out: Path, progress=print) ->
         "bitstream_bytes": bitstream.stat().st_size,
         "leds": BOARDS[board].leds,
         "uart": f"{BAUD} 8N1",
+        "clock_mhz": platform.default_clk_frequency / 1e6 / (2 if half_rate else 1),
         **placement(out / "selftest.tim"),
     }
 

@@ -171,7 +171,7 @@ class Lfsr16(wiring.Component):
         return m
 
 
-def _bits(shape, value) -> int:
+def payload_bits(shape, value) -> int:
     """A payload value (dict, list or int) as the integer of its bits in `shape`."""
     return data.Layout.cast(shape).const(value).as_bits() if isinstance(value, (dict, list)) else int(value)
 
@@ -195,27 +195,31 @@ class BlockVectors:
 def _router_vectors(p: RouterParams, steps: list[dict]) -> tuple[dict, dict]:
     sig = router_signature(p)
     ev = payload_shape(sig, "events")
-    inputs = {"y": [_bits(payload_shape(sig, "y"), s["y"]) for s in steps]}
+    inputs = {"y": [payload_bits(payload_shape(sig, "y"), s["y"]) for s in steps]}
     expected: dict[str, list[int]] = {f"events{lane}": [] for lane in range(p.lanes)}
     for s in steps:
         for lane, events in enumerate(fx.route_events(np.asarray(s["y"]), p.lanes)):
             words = [{"index": k, "value": v, "end": 0} for k, v in events] + [{"index": 0, "value": 0, "end": 1}]
-            expected[f"events{lane}"] += [_bits(ev, w) for w in words]
+            expected[f"events{lane}"] += [payload_bits(ev, w) for w in words]
     return inputs, expected
 
 
 def _accumulate_vectors(p: AccumulateParams, steps: list[dict], V: dict[str, np.ndarray]) -> tuple[dict, dict]:
     sig = accumulate_signature(p)
     gates, ev = payload_shape(sig, "init"), payload_shape(sig, "events")
-    inputs = {"load": [_bits(payload_shape(sig, "load"), w) for w in accumulate_load(p, V)], "init": [], "events": []}
+    inputs = {
+        "load": [payload_bits(payload_shape(sig, "load"), w) for w in accumulate_load(p, V)],
+        "init": [],
+        "events": [],
+    }
     expected: dict[str, list[int]] = {"pre": []}
     for s in steps:
         y = np.asarray(s["y"])
-        inputs["init"].append(_bits(gates, {g: s["inputs"][g] for g in "urz"}))
+        inputs["init"].append(payload_bits(gates, {g: s["inputs"][g] for g in "urz"}))
         events = [{"index": j, "value": v, "end": 0} for j, v in fx.route_events(y, 1)[0]]
-        inputs["events"] += [_bits(ev, w) for w in events + [{"index": 0, "value": 0, "end": 1}]]
+        inputs["events"] += [payload_bits(ev, w) for w in events + [{"index": 0, "value": 0, "end": 1}]]
         ref = fx.accumulate_gates(y, V, {g: np.asarray(v) for g, v in s["inputs"].items()}, p.fp)
-        expected["pre"].append(_bits(gates, {g: [int(v) for v in getattr(ref, g)] for g in "urz"}))
+        expected["pre"].append(payload_bits(gates, {g: [int(v) for v in getattr(ref, g)] for g in "urz"}))
     return inputs, expected
 
 
@@ -234,14 +238,14 @@ def _influence_vectors(p: InfluenceParams, steps: list[dict]) -> tuple[dict, dic
             np.asarray(s["rows"], dtype=bool),
         )
         tx = influence_transactions(p, *arrays, first=(t == 0))
-        inputs["step"].append(_bits(payload_shape(sig, "step"), tx.header))
-        inputs["setup"] += [_bits(payload_shape(sig, "setup"), e) for e in tx.setup]
-        inputs["mbar"] += [_bits(payload_shape(sig, "mbar"), w) for w in tx.mbar]
+        inputs["step"].append(payload_bits(payload_shape(sig, "step"), tx.header))
+        inputs["setup"] += [payload_bits(payload_shape(sig, "setup"), e) for e in tx.setup]
+        inputs["mbar"] += [payload_bits(payload_shape(sig, "mbar"), w) for w in tx.mbar]
         M = fx.influence_step(M, *arrays, p.fp)
         padded = np.zeros((p.n, p.chunks * p.lanes), dtype=np.int64)
         padded[:, : p.columns] = M
         expected["readback"] += [
-            _bits(sig.members["rb_data"].shape, [int(v) for v in word]) for word in padded.reshape(-1, p.lanes)
+            payload_bits(sig.members["rb_data"].shape, [int(v) for v in word]) for word in padded.reshape(-1, p.lanes)
         ]
     return inputs, expected
 
@@ -345,6 +349,17 @@ class SelfTest(wiring.Component):
     @property
     def checked_words(self) -> int:
         return sum(v.checked_words for v in self.vectors)
+
+    def report_text(self) -> list:
+        """The report's characters (rtl.fpga.boards.SelfTestReport): ints are ASCII codes, the rest
+        expressions of the result."""
+        from rtl.fpga.boards import hex_digits
+
+        text = [ord(c) for c in "EGRU self-test "]
+        text += [Mux(self.passed, ord(p), ord(f)) for p, f in zip("PASS", "FAIL")]
+        text += [ord(c) for c in " words "] + hex_digits(self.checked, 8)
+        text += [ord(c) for c in " errors "] + hex_digits(self.errors, 5)
+        return text + [ord("\r"), ord("\n")]
 
     def elaborate(self, platform):
         m = Module()
