@@ -212,8 +212,8 @@ def build_top(board: str, test, out: Path, script: str = "", half_rate: bool = F
     try:
         plan.execute_local(str(out), env=env)
     except subprocess.CalledProcessError:
-        log = out / "selftest.tim"
-        errors = re.findall(r"ERROR: .*", log.read_text()) if log.is_file() else []
+        logs = [out / "selftest.rpt", out / "selftest.tim"]  # Yosys's, then nextpnr's
+        errors = [e for log in logs if log.is_file() for e in re.findall(r"ERROR: .*", log.read_text())]
         why = errors[0] if errors else "a tool failed"
         raise UserError(f"build for {board} failed: {why} (logs in {out})") from None
     bitstream = out / ("selftest.bin" if board == "icebreaker" else "selftest.bit")
