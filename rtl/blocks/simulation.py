@@ -70,6 +70,13 @@ async def receive(ctx, s, rng: random.Random, stall: float = 0.0):
             return payload, edges
 
 
+def clocked(design, seed: int) -> tuple[Simulator, random.Random]:
+    """A simulator of the design with its clock, and the seeded generator of its drivers' choices."""
+    sim = Simulator(design)
+    sim.add_clock(CLOCK)
+    return sim, random.Random(seed)
+
+
 @dataclass
 class StepResult:
     output: object  # what the block produced this step (per block, see the runners)
@@ -81,9 +88,7 @@ def simulate_router(p: RouterParams, ys: list[np.ndarray], seed: int = 0, stall:
     """Per step: output = the (index, value) events of each lane (markers checked and removed).
     Returns (steps, final event count)."""
     dut = EventRouter(p)
-    sim = Simulator(dut)
-    sim.add_clock(CLOCK)
-    rng = random.Random(seed)
+    sim, rng = clocked(dut, seed)
     lanes: list[list[list[tuple[int, int]]]] = [[] for _ in range(p.lanes)]
     cycles: list[int] = []
     count: list[int] = []
@@ -132,9 +137,7 @@ def simulate_accumulate(
 ) -> list[StepResult]:
     """steps: (y_{t-1}, input parts {g: W_g x + b_g}) in integers. Per step: output = {g: pre-activations}."""
     dut = EventAccumulator(p)
-    sim = Simulator(dut)
-    sim.add_clock(CLOCK)
-    rng = random.Random(seed)
+    sim, rng = clocked(dut, seed)
     out: list[StepResult] = []
 
     async def event_source(ctx):
@@ -257,9 +260,7 @@ def simulate_cell(
     """Load theta, then per step (clear, pre): a clear strobe when asked, the pre-activations; output
     = (records as a list of dicts, y). cycles: from taking `pre` to taking `y`, inclusive."""
     dut = CellUnit(p)
-    sim = Simulator(dut)
-    sim.add_clock(CLOCK)
-    rng = random.Random(seed)
+    sim, rng = clocked(dut, seed)
     results: list[StepResult] = []
     fields = [name for name in record_layout(p).members if name != "index"]
 
@@ -310,9 +311,7 @@ def simulate_linearise(
     cycles: from taking x to taking Mbar's end word, inclusive. stall: random idle cycles on the
     inputs and backpressure on the three outputs."""
     dut = LinearizeUnit(p)
-    sim = Simulator(dut)
-    sim.add_clock(CLOCK)
-    rng = random.Random(seed)
+    sim, rng = clocked(dut, seed)
     headers: list[dict] = []
     setups: list[list[dict]] = []
     words: list[list[dict]] = []
@@ -385,9 +384,7 @@ def simulate_learning_path(
     for port in ("step", "setup", "mbar"):
         wiring.connect(m, getattr(lin, port), getattr(infl, port))
     m.d.comb += grad.tap.eq(infl.written)
-    sim = Simulator(m)
-    sim.add_clock(CLOCK)
-    rng = random.Random(seed)
+    sim, rng = clocked(m, seed)
     results: list[StepResult] = []
 
     async def main(ctx):
@@ -428,9 +425,7 @@ def simulate_input(p: InputParams, W: dict, b: dict, xs: list, seed: int = 0, st
     """Load W_g and b_g, then per x: output = {g: input parts}; cycles: from taking x to taking
     `init`, inclusive."""
     dut = InputUnit(p)
-    sim = Simulator(dut)
-    sim.add_clock(CLOCK)
-    rng = random.Random(seed)
+    sim, rng = clocked(dut, seed)
     results: list[StepResult] = []
 
     async def main(ctx):
@@ -456,9 +451,7 @@ def simulate_readout(
     and the last with c_T. Per sample: {"credits": the credit vectors, "logit", "sums": R read back
     after the sample, "cycles": of the last step, from its header to its last handshake}."""
     dut = ReadoutUnit(p)
-    sim = Simulator(dut)
-    sim.add_clock(CLOCK)
-    rng = random.Random(seed)
+    sim, rng = clocked(dut, seed)
     out: list[dict] = []
 
     async def main(ctx):
@@ -502,9 +495,7 @@ def simulate_update(
     words of A [P] and the ReadoutUnit's R [n + 1] on the read ports. Per pass: output = (the
     words emitted, [(master, momentum)] read back); cycles: from start to the last word, inclusive."""
     dut = UpdateUnit(p)
-    sim = Simulator(dut)
-    sim.add_clock(CLOCK)
-    rng = random.Random(seed)
+    sim, rng = clocked(dut, seed)
     results: list[StepResult] = []
     serving: dict = {}
     names = ("block", "m", "j", "addr", "value")

@@ -3,13 +3,11 @@ the master words back after each. Used by the tests and by `python -m sim train 
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
 import numpy as np
-from amaranth.sim import Simulator
 
-from rtl.blocks.simulation import CLOCK, receive, send
+from rtl.blocks.simulation import clocked, receive, send
 from rtl.core.egru_core import UNITS, EGRUCore
 from rtl.core.params import CoreParams
 
@@ -28,9 +26,7 @@ def simulate_core(
     """sequences: (target, learn, x [T, n_in] state words). stall: random idle cycles on the inputs
     and backpressure on `pred`."""
     dut = EGRUCore(p)
-    sim = Simulator(dut)
-    sim.add_clock(CLOCK)
-    rng = random.Random(seed)
+    sim, rng = clocked(dut, seed)
     results: list[SequenceResult] = []
     marks: list[int] = []  # cycle of every x handshake
     idles: list[int] = []  # cycle of every return to idle (busy low after high)
