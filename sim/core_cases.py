@@ -2,7 +2,7 @@
 masked EGRU, batches of training sequences with a predict-only sequence after each, and what the
 integer trainer (golden.fixed_step.IntegerLearner) says each sequence must produce: its prediction,
 the master and momentum words after each update, and the cycles of every step
-(rtl.core.cycles.core_step_cycles)."""
+(rtl.core.cycles.sequence_cycles)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from golden.fixed_linearise import compacted_layout
 from golden.fixed_step import IntegerLearner, ShiftRule
 from golden.fixedpoint import DEFAULT, to_fixed
 from rtl.blocks.transactions import master_vector
-from rtl.core.cycles import core_step_cycles, mask_words
+from rtl.core.cycles import mask_words, sequence_cycles
 from rtl.core.params import CoreParams
 from rtl.core.transactions import core_load
 
@@ -71,7 +71,7 @@ def core_case(
             case.sequences.append((int(targets[b]), True, xs[:, b]))
             case.logits.append(int(logits[b]))
             case.states.append(state if b == batch - 1 else None)
-            case.cycles.append(step_cycles(p, [(c.y[b], c.d[b]) for c in cells], words, True, b))
+            case.cycles.append(sequence_cycles(p, [(c.y[b], c.d[b]) for c in cells], words, True, b)[0])
         probe = to_fixed("x", rng.normal(0, 1.5, (steps, 1, n_in)), DEFAULT.state)
         case.sequences.append((0, False, probe[:, 0]))
         case.logits.append(int(learner.forward(probe).logit[0]))
@@ -80,18 +80,5 @@ def core_case(
         for t in range(steps):
             prev = learner.cell(forward, prev, probe[t])
             states.append((prev.y[0], prev.d[0]))
-        case.cycles.append(step_cycles(p, states, words, False, 0))
+        case.cycles.append(sequence_cycles(p, states, words, False, 0)[0])
     return case
-
-
-def step_cycles(p: CoreParams, states: list, words, learn: bool, sample: int) -> list[int]:
-    """core_step_cycles of each step of a sequence from its (y_t, d_t) per step."""
-    out = []
-    zero = np.zeros(p.n, dtype=np.int64)
-    for t in range(p.steps):
-        y_prev, d_prev = states[t - 1] if t else (zero, zero)
-        events = [int(j) for j in np.nonzero(y_prev)[0]]
-        last = t == p.steps - 1
-        update = learn and p.updates_after(t, sample)
-        out.append(core_step_cycles(p, events, int(np.count_nonzero(d_prev)), words, learn, last, update))
-    return out

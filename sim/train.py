@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,23 +24,15 @@ from golden.errors import UserError
 from golden.spiral import STEPS
 from golden.train import TrainConfig, batch_indices
 from rtl.blocks.cycles import influence_lane_macs
-from rtl.core.cycles import core_step_cycles, mask_words
+from rtl.core.cycles import mask_words, sequence_cycles
 from rtl.core.egru_core import UNITS
 from rtl.core.params import CoreParams
-from rtl.core.transactions import core_load
-
-
-def core_params(config: TrainConfig, columns: int, lanes: int, rule, cfg) -> CoreParams:
-    return CoreParams(
-        config.n, 2, columns, STEPS, config.batch, config.update_every or 0, lanes, config.gamma, config.epsilon,
-        config.reset == "subtractive", rule.kind, rule.lr_shift, rule.momentum_shift, cfg,
-    )  # fmt: skip
+from rtl.core.transactions import core_load, master_crc
 
 
 def crc(words: list[tuple[int, int]]) -> str:
-    """CRC-32 of the master words, each as 4 little-endian bytes (the board self-test's)."""
-    data = b"".join((m & 0xFFFFFFFF).to_bytes(4, "little") for m, _ in words)
-    return f"{zlib.crc32(data):08x}"
+    """CRC-32 of the master words of (master, momentum) pairs (rtl.core.transactions.master_crc)."""
+    return f"{master_crc([m for m, _ in words]):08x}"
 
 
 def train_on_core(config: TrainConfig, sim: str, lanes: int, out: Path, progress: bool = True) -> dict[str, Any]:
@@ -58,7 +49,7 @@ def train_on_core(config: TrainConfig, sim: str, lanes: int, out: Path, progress
     trainer = FixedTrainer(config, out)
     learner, layout, cfg = trainer.learner, trainer.layout, trainer.cfg
     masks = {k: v.numpy().astype(bool) for k, v in trainer.params.masks.items()}
-    p = core_params(config, layout[-1].stop, lanes, trainer.rule, cfg)
+    p = CoreParams.for_training(config, layout[-1].stop, STEPS, lanes, trainer.rule, cfg)
     loads = core_load(p, learner.master, masks)
     x, y = trainer.x, trainer.y
     batches = [batch_indices(i, len(y["train"]), config.batch, config.seed) for i in range(config.iterations)]
@@ -121,7 +112,7 @@ def train_on_core(config: TrainConfig, sim: str, lanes: int, out: Path, progress
             list(zip(master_vector(learner.master, layout), master_vector(learner.momentum, layout), strict=True))
         )
         for b in range(len(idx)):
-            cycles, active = _sequence_cycles(p, [(c.y[b], c.d[b]) for c in cells], words, True, b)
+            cycles, active = sequence_cycles(p, [(c.y[b], c.d[b]) for c in cells], words, True, b)
             predicted.append(cycles)
             sources += active
     test_logits = learner.forward(x["test"]).logit
@@ -132,7 +123,7 @@ def train_on_core(config: TrainConfig, sim: str, lanes: int, out: Path, progress
         for t in range(STEPS):
             prev = learner.cell(forward, prev, x["test"][t, b : b + 1])
             states.append((prev.y[0], prev.d[0]))
-        predicted.append(_sequence_cycles(p, states, words, False, 0)[0])
+        predicted.append(sequence_cycles(p, states, words, False, 0)[0])
 
     train_steps = [c for seq in step_cycles[: len(sequences)] for c in seq]
     influence_busy = sum(u["influence"] for u in unit_cycles[: len(sequences)])
@@ -174,20 +165,6 @@ def train_on_core(config: TrainConfig, sim: str, lanes: int, out: Path, progress
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(out / "report.md", describe(report) + "\n")
     return report
-
-
-def _sequence_cycles(p: CoreParams, states: list, words, learn: bool, sample: int) -> tuple[list[int], list[int]]:
-    """core_step_cycles of each step of a sequence from its (y_t, d_t) per step, and each step's
-    active sources (d_{t-1} != 0)."""
-    cycles, active = [], []
-    zero = np.zeros(p.n, dtype=np.int64)
-    for t in range(p.steps):
-        y_prev, d_prev = states[t - 1] if t else (zero, zero)
-        events = [int(j) for j in np.nonzero(y_prev)[0]]
-        active.append(int(np.count_nonzero(d_prev)))
-        update = learn and p.updates_after(t, sample)
-        cycles.append(core_step_cycles(p, events, active[-1], words, learn, t == p.steps - 1, update))
-    return cycles, active
 
 
 def describe(report: dict[str, Any]) -> str:

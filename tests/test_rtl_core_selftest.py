@@ -10,7 +10,8 @@ from amaranth import Module, Signal
 from amaranth.sim import Simulator
 
 from rtl.cli import main
-from rtl.fpga.core_selftest import crc32_word, master_crc
+from rtl.core.transactions import master_crc
+from rtl.fpga.core_selftest import crc32_word
 
 
 def test_core_selftest_passes_and_reports_the_reference(capsys):

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from rtl.blocks.cycles import accumulate_cycles, gradient_clear_cycles, linearise_row_cycles, update_cycles
 from rtl.core.params import CoreParams
 
@@ -94,3 +96,19 @@ def core_step_cycles(
     if update:
         return done + 4 + (update_cycles(p.update) - 1) + gradient_clear_cycles(p.gradient)
     return done + 2
+
+
+def sequence_cycles(
+    p: CoreParams, states: Sequence[tuple[np.ndarray, np.ndarray]], words, learn: bool, sample: int
+) -> tuple[list[int], list[int]]:
+    """core_step_cycles of every step of one sequence from its (y_t, d_t) per step (y_0 = d_0 = 0
+    before the first), the batch's `sample`-th; and each step's active sources (d_{t-1} != 0)."""
+    cycles, sources = [], []
+    zero = np.zeros(p.n, dtype=np.int64)
+    for t in range(p.steps):
+        y_prev, d_prev = states[t - 1] if t else (zero, zero)
+        events = [int(j) for j in np.nonzero(y_prev)[0]]
+        sources.append(int(np.count_nonzero(d_prev)))
+        update = learn and p.updates_after(t, sample)
+        cycles.append(core_step_cycles(p, events, sources[-1], words, learn, t == p.steps - 1, update))
+    return cycles, sources

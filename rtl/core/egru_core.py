@@ -51,8 +51,8 @@ from rtl.blocks.readout import ReadoutUnit, readout_signature
 from rtl.blocks.router import EventRouter
 from rtl.blocks.update import B_OUT, CODE, W_OUT, UpdateUnit, update_signature
 from rtl.core.params import CoreParams
+from rtl.core.transactions import LOAD_COLUMNS, LOAD_MASTER, LOAD_TABLE
 
-LOAD_MASTER, LOAD_TABLE, LOAD_COLUMNS = 0, 1, 2
 UNITS = ("input", "accumulate", "cell", "linearise", "influence", "readout", "update")
 
 
@@ -224,7 +224,7 @@ class EGRUCore(wiring.Component):
                         m.d.comb += upd.start.valid.eq(1)
                         m.next = "UPDATE"
                     with m.Elif(last):
-                        m.d.sync += sample.eq(Mux(learn & (sample != p.batch - 1), sample + 1, sample))
+                        m.d.sync += sample.eq(Mux(learn, sample + 1, sample))  # not the batch's last: no update
                         m.next = "IDLE"
             with m.State("UPDATE"):  # the UpdateUnit took start as the step finished
                 m.d.comb += self.busy.eq(1)

@@ -64,6 +64,15 @@ class CoreParams:
                 "(three words of M per row at least, as rtl.core.cycles assumes)"
             )
 
+    @classmethod
+    def for_training(cls, config, columns: int, steps: int, lanes: int, rule, fp: FixedPointConfig) -> "CoreParams":
+        """The core that runs a golden.train.TrainConfig's fixed-point training (n_in = 2, its cell,
+        batch, update_every and golden.fixed_step.ShiftRule) on sequences of `steps` steps."""
+        return cls(
+            config.n, 2, columns, steps, config.batch, config.update_every or 0, lanes, config.gamma,
+            config.epsilon, config.reset == "subtractive", rule.kind, rule.lr_shift, rule.momentum_shift, fp,
+        )  # fmt: skip
+
     @property
     def input(self) -> InputParams:
         return InputParams(self.n, self.n_in, self.fp)

@@ -3,13 +3,15 @@ configuration of a network and the inputs of its sequences."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from golden.fixed_linearise import compacted_layout
 from rtl.blocks.transactions import accumulate_mask_load, linearise_columns, update_load
 from rtl.core.params import CoreParams
 
-LOAD_MASTER, LOAD_TABLE, LOAD_COLUMNS = 0, 1, 2  # rtl.core.egru_core's load targets
+LOAD_MASTER, LOAD_TABLE, LOAD_COLUMNS = 0, 1, 2  # the targets of rtl.core.egru_core's `load`
 
 
 def core_load(p: CoreParams, master: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> list[dict]:
@@ -22,3 +24,9 @@ def core_load(p: CoreParams, master: dict[str, np.ndarray], masks: dict[str, np.
     loads += [{"target": LOAD_TABLE, "body": {"table": entry}} for entry in table]
     loads += [{"target": LOAD_COLUMNS, "body": {"columns": w}} for w in linearise_columns(p.linearise, layout)]
     return loads
+
+
+def master_crc(master_words: list[int]) -> int:
+    """CRC-32 (zlib's) of master words, each sign-extended to 32 bits and taken as 4 bytes,
+    little-endian: what the board self-test forms from the words it reads back."""
+    return zlib.crc32(b"".join((m & 0xFFFFFFFF).to_bytes(4, "little") for m in master_words))

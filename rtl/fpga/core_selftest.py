@@ -7,7 +7,7 @@ expected prediction of every sequence. The test loads the network, writes its fo
 only), with a 16-bit LFSR holding the inputs idle on about one cycle in four. Every prediction is
 compared with the reference's (`errors` counts those that differ), the test predictions' signs
 with their labels (`correct`); at the end the master words are read back and their CRC-32 formed
-(IEEE, each word sign-extended to 32 bits, 4 bytes little-endian: sim.train.crc, zlib's), which
+(IEEE, each word sign-extended to 32 bits, 4 bytes little-endian: rtl.core.transactions.master_crc), which
 must equal the reference's. The report line:
 
     EGRU core self-test PASS correct 03E8/03E8 crc 0555AADB errors 00000
@@ -15,7 +15,6 @@ must equal the reference's. The report line:
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +25,7 @@ from amaranth.lib.wiring import Out
 from golden.errors import UserError
 from rtl.core.egru_core import EGRUCore, core_signature
 from rtl.core.params import CoreParams
+from rtl.core.transactions import master_crc
 from rtl.fpga.selftest import COUNT_BITS, ERROR_BITS, Lfsr16, RomCursor, RomSource, payload_bits
 
 CRC_POLY = 0xEDB88320  # CRC-32 (IEEE 802.3), reflected
@@ -49,11 +49,6 @@ class CoreVectors:
         return sum(self.tests)
 
 
-def master_crc(master_words: list[int]) -> int:
-    """CRC-32 of master words as the self-test forms it (sim.train.crc's bytes)."""
-    return zlib.crc32(b"".join((m & 0xFFFFFFFF).to_bytes(4, "little") for m in master_words))
-
-
 def core_vectors(n: int, iterations: int, batch: int, tests: int, seed: int = 0, lanes: int = 4) -> CoreVectors:
     """The spiral (golden train --numerics fixed's data and initial words at this n, omega 0.5) for
     `iterations` updates of `batch` sequences, then `tests` test sequences, with the reference's
@@ -62,16 +57,16 @@ def core_vectors(n: int, iterations: int, batch: int, tests: int, seed: int = 0,
     from pathlib import Path
 
     from golden.fixed_train import FixedTrainer
+    from golden.spiral import STEPS
     from golden.train import TrainConfig, batch_indices
     from rtl.blocks.transactions import master_vector
     from rtl.core.transactions import core_load
-    from sim.train import core_params
 
     config = TrainConfig(n=n, omega=0.5, iterations=iterations, batch=batch, seed=seed, numerics="fixed")
     with tempfile.TemporaryDirectory() as tmp:
         trainer = FixedTrainer(config, Path(tmp))
     learner, layout = trainer.learner, trainer.layout
-    p = core_params(config, layout[-1].stop, lanes, trainer.rule, trainer.cfg)
+    p = CoreParams.for_training(config, layout[-1].stop, STEPS, lanes, trainer.rule, trainer.cfg)
     masks = {k: v.numpy().astype(bool) for k, v in trainer.params.masks.items()}
     sig = core_signature(p)
     shape = {name: sig.members[name].signature.members["payload"].shape for name in ("load", "seq", "x")}
