@@ -5,6 +5,12 @@ the harness runs it and prints what the core produced; this module builds the ha
 core configuration, cached and shared by checkouts), runs it with a progress bar over sequences,
 and decodes its results. Builds go to a folder of their own and are published by renaming it, so
 two runs at once never corrupt a build.
+
+The harness simulates NativeTop: EGRUCore with its reset taken through one flip-flop. Amaranth
+computes every register's next state combinationally from the reset, and Verilator re-evaluates
+all logic that depends on a top-level input at every eval (twice a cycle), so a top-level reset
+drags the whole next-state logic into that pass; behind a flip-flop it is computed once per edge.
+The core is the same Verilog; its reset takes effect one cycle later (the harness holds it for four).
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from amaranth import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
+from amaranth.lib import wiring
+
 from golden.errors import UserError
-from rtl.core.egru_core import UNITS, core_signature
+from rtl.core.egru_core import UNITS, EGRUCore, core_signature
 from rtl.core.params import CoreParams
 from rtl.toolchain import verilator_env, verilator_root, verilator_version
 from rtl.verilog import LINT_WAIVERS
@@ -40,13 +49,30 @@ FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
 CFLAGS = "-O3 -march=native"  # the build is cached per machine
 
 
+class NativeTop(wiring.Component):
+    """EGRUCore's ports and behaviour, its reset registered: core.rst_t = rst_{t-1} (module docstring)."""
+
+    def __init__(self, p: CoreParams):
+        self.p = p
+        super().__init__(core_signature(p))
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.domains.core = domain = ClockDomain(local=True)
+        rst = Signal(init=1, reset_less=True)
+        m.d.sync += rst.eq(ResetSignal())
+        m.d.comb += [domain.clk.eq(ClockSignal()), domain.rst.eq(rst)]
+        core = EGRUCore(self.p)
+        m.submodules.core = DomainRenamer("core")(core)
+        wiring.connect(m, wiring.flipped(self), core)
+        return m
+
+
 def build(p: CoreParams, say: Callable[[str], None] = lambda _: None) -> Path:
     """The harness binary for this configuration: Verilator --cc --exe --build, once per Verilog."""
     from amaranth.back import verilog
 
-    from rtl.core.egru_core import EGRUCore
-
-    text = verilog.convert(EGRUCore(p), name="egru_core", emit_src=False)
+    text = verilog.convert(NativeTop(p), name="egru_core", emit_src=False)
     folder = BUILDS / _key(text)
     binary = folder / "Vcore"
     if binary.is_file():
