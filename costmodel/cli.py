@@ -16,10 +16,10 @@ from costmodel.hardware import (
     MAC_TYPES,
     UNITS,
     HardwareSettings,
-    hardware_figures,
     load_energy_table,
 )
-from costmodel.table1 import METHODS, table1
+from costmodel.model import evaluate
+from costmodel.table1 import METHODS, SWEEP_METHODS, table1
 from costmodel.workloads import workload, workloads
 from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_cli
 from golden.outlock import locked_folder
@@ -32,7 +32,11 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     e = sub.add_parser("eval", help="one design point: Table 1 terms and hardware figures")
-    e.add_argument("--method", default="all", help=f"one of {', '.join(METHODS)}, or all (default)")
+    e.add_argument(
+        "--method",
+        default="all",
+        help=f"one of {', '.join(SWEEP_METHODS)} (core: the online-learning core), or all of Table 1 (default)",
+    )
     e.add_argument("--workload", help=f"a named EGRU-paper workload: {', '.join(workloads())}")
     e.add_argument("--n", type=int, help="units")
     e.add_argument("--p", type=float, help="parameters (default: n^2, Table 1's vanilla RNN; 3 n^2 with --workload)")
@@ -109,6 +113,13 @@ def _hardware_options(p: argparse.ArgumentParser) -> None:
         dest="static_power_mw",
         help=f"static power, mW (default {d.static_power_mw:g}; an assumption, set yours)",
     )
+    p.add_argument(
+        "--core-batch",
+        type=int,
+        default=d.core_batch,
+        dest="core_batch",
+        help=f"method core: sequences per weight update, a power of two (default {d.core_batch})",
+    )
     p.add_argument("--energy-table", dest="energy_table", help="YAML energy table (default: Horowitz 45 nm)")
     p.add_argument(
         "--fpga-device",
@@ -176,13 +187,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _check("beta", args.beta, 0, 1, "a number in [0, 1]")
     _check("omega", args.omega, 0, 1, "a number in [0, 1)", open_high=True)
     methods = list(METHODS) if args.method == "all" else [args.method]
-    if args.method != "all" and args.method not in METHODS:
-        raise UserError(f"--method: unknown method {args.method!r}; expected one of {', '.join(METHODS)} or all")
+    if args.method != "all" and args.method not in SWEEP_METHODS:
+        raise UserError(f"--method: unknown method {args.method!r}; expected one of {', '.join(SWEEP_METHODS)} or all")
     if args.fpga_device:
         from costmodel.fpga import check_range
 
         check_range(args.n, args.lanes, where="--")
     hw = HardwareSettings(**{name: getattr(args, name) for name in HardwareSettings.__dataclass_fields__})
+    if "core" in methods:  # the sweeps give NaN where the core cannot be built; here its reason
+        from costmodel.core import core_training_step
+
+        core_training_step(int(args.n), args.omega, args.alpha, args.beta, int(args.T), hw.core_batch, hw.lanes)
     energy = load_energy_table(hw.energy_table)
     results = [evaluate_point(m, args.n, args.p, args.T, args.alpha, args.beta, args.omega, hw) for m in methods]
     for r in results:
@@ -201,14 +216,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def evaluate_point(method: str, n, p, T, alpha, beta, omega, hw: HardwareSettings) -> dict[str, Any]:
-    """One method at one point: Table 1 terms (words, operations) and hardware figures with units."""
-    cost = table1(method, n, p, T, alpha, beta, omega)
-    hwf = hardware_figures(method, cost, n, p, omega, hw)
-    out: dict[str, Any] = {"method": method, "n": n, "p": p, "T": T, "alpha": alpha, "beta": beta, "omega": omega}
+    """One method at one point (costmodel.model.evaluate): Table 1 terms (words, operations) and
+    hardware figures with units."""
+    point = {"n": n, "p": p, "T": T, "alpha": alpha, "beta": beta, "omega": omega}
+    row = {k: v[0] for k, v in evaluate([method], {k: np.array([float(v)]) for k, v in point.items()}, hw).items()}
+    out: dict[str, Any] = {"method": method, **point}
     for field in EVAL_FIELDS:
-        out[field] = float(getattr(cost, field))
+        out[field] = float(row[field])
     out["units"] = {f: UNITS[f] for f in EVAL_FIELDS}
-    out["hardware"] = {k: {"value": float(np.asarray(v)), "unit": UNITS[k]} for k, v in hwf.items()}
+    hardware = [k for k in UNITS if k not in EVAL_FIELDS and k in row]
+    out["hardware"] = {k: {"value": float(row[k]), "unit": UNITS[k]} for k in hardware}
     out["hardware_settings"] = {k: getattr(hw, k) for k in hw.__dataclass_fields__}
     return out
 

@@ -58,6 +58,7 @@ class HardwareSettings:
     static_power_mw: float = 1.0
     energy_table: str | None = None
     fpga_device: str | None = None  # adds the accelerator's FPGA resources on this part (costmodel.fpga)
+    core_batch: int = 32  # method core (costmodel.core): sequences per weight update
 
     def __post_init__(self) -> None:
         if self.fpga_device is not None:
@@ -69,6 +70,8 @@ class HardwareSettings:
                 raise UserError(f"hardware.{name}: got {getattr(self, name)!r}; expected a positive integer")
         if not self.clock_mhz > 0:
             raise UserError(f"hardware.clock_mhz: got {self.clock_mhz!r}; expected a number > 0")
+        if self.core_batch < 1 or self.core_batch & (self.core_batch - 1):
+            raise UserError(f"hardware.core_batch: got {self.core_batch!r}; expected a power of two")
         if not self.static_power_mw >= 0:
             raise UserError(f"hardware.static_power_mw: got {self.static_power_mw!r}; expected a number >= 0")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
+from costmodel.core import core_figures
+from costmodel.fpga import UNITS as FPGA_UNITS
 from costmodel.hardware import HardwareSettings, hardware_figures
-from costmodel.table1 import METHODS, table1
+from costmodel.table1 import CORE_METHOD, METHODS, table1
 
 POINT_KEYS = ("n", "p", "T", "alpha", "beta", "omega", "lanes", "clock_mhz")
 
@@ -17,8 +20,9 @@ def evaluate(
 ) -> dict[str, np.ndarray]:
     """Columns of a tidy table with one row per (method, point): the point's coordinates, Table 1's
     terms (words, operations), the ratio of time and memory to dense RTRL's at the same point, and the
-    hardware figures. points: arrays of equal length for n, p, T, alpha, beta, omega (lanes and
-    clock_mhz optional, else from hw)."""
+    hardware figures. Method "core" has rtrl-both's memory words (the algorithm it runs), the core's
+    MACs per training step as its time terms and its own hardware figures (costmodel.core). points:
+    arrays of equal length for n, p, T, alpha, beta, omega (lanes and clock_mhz optional, else from hw)."""
     size = len(np.asarray(points["n"]))
     pts = {k: np.asarray(points[k], dtype=np.float64) for k in ("n", "p", "T", "alpha", "beta", "omega")}
     pts["lanes"] = np.asarray(points.get("lanes", np.full(size, hw.lanes)), dtype=np.float64)
@@ -26,8 +30,14 @@ def evaluate(
     dense = table1("rtrl", pts["n"], pts["p"], pts["T"], pts["alpha"], pts["beta"], pts["omega"])
     columns: dict[str, list[np.ndarray]] = {}
     for method in methods:
-        cost = table1(method, pts["n"], pts["p"], pts["T"], pts["alpha"], pts["beta"], pts["omega"])
-        hwf = hardware_figures(method, cost, pts["n"], pts["p"], pts["omega"], hw, pts["lanes"], pts["clock_mhz"])
+        algorithm = "rtrl-both" if method == CORE_METHOD else method
+        cost = table1(algorithm, pts["n"], pts["p"], pts["T"], pts["alpha"], pts["beta"], pts["omega"])
+        if method == CORE_METHOD:  # its FPGA figures come from synthesis, not the fitted model
+            hwf = core_figures(pts, hw) | ({k: np.full(size, np.nan) for k in FPGA_UNITS} if hw.fpga_device else {})
+            terms = {k: hwf.pop(k) for k in ("forward_term", "influence_term")}
+            cost = dataclasses.replace(cost, **terms)
+        else:
+            hwf = hardware_figures(method, cost, pts["n"], pts["p"], pts["omega"], hw, pts["lanes"], pts["clock_mhz"])
         row: dict[str, Any] = {"method": np.full(size, method), **pts}
         row.update(
             memory=cost.memory,

@@ -24,7 +24,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 
 from costmodel.errors import UserError  # noqa: E402
 from costmodel.spec import SweepSpec  # noqa: E402
-from costmodel.table1 import METHODS  # noqa: E402
+from costmodel.table1 import CORE_METHOD, SWEEP_METHODS  # noqa: E402
 from golden.atomic import atomic_path  # noqa: E402
 from golden.figures import compute_adjusted, run_label  # noqa: E402
 
@@ -38,11 +38,13 @@ LABEL = {
 }
 
 
-METHOD_COLOURS = {m: f"C{i}" for i, m in enumerate(METHODS)}
+METHOD_COLOURS = {m: f"C{i}" for i, m in enumerate(SWEEP_METHODS)}
 FREE = {  # the coordinates each plot varies; the others are held at the reference
     "op_ratio": ("beta", "omega"),
     "memory_vs_n": ("n",),
     "time_vs_n": ("n",),
+    "latency_vs_n": ("n",),
+    "storage_vs_n": ("n",),
     "crossover_T": ("T",),
     "energy_memory_pareto": ("omega", "lanes", "clock_mhz"),
     "fpga_vs_n": ("n",),
@@ -187,6 +189,29 @@ def time_vs_n(spec, table, out, ref):
     )
 
 
+def latency_vs_n(spec, table, out, ref):
+    """Microseconds per step: Table 1's methods at one MAC per lane per cycle, the core (method core)
+    at its cycle function's cycles per training step, update shared by the batch."""
+    return _vs(
+        spec,
+        table,
+        out,
+        ref,
+        "n",
+        "latency_us",
+        "time per (training) step (µs)",
+        "latency_vs_n",
+        f"Time per step against network size ({spec.hardware.lanes} lanes)",
+    )
+
+
+def storage_vs_n(spec, table, out, ref):
+    """Bytes on chip: Table 1's words at the hardware's widths; the core's memories (rtl.core.memory)."""
+    return _vs(
+        spec, table, out, ref, "n", "storage_bytes", "storage (bytes)", "storage_vs_n", "Storage against network size"
+    )
+
+
 def crossover_T(spec, table, out: Path, ref: dict[str, float]) -> Path:
     """Memory against T: BPTT's grows as T n + p; where it crosses each RTRL variant's is marked."""
     fig, ax = plt.subplots(figsize=(7.5, 5.2), constrained_layout=True)
@@ -294,7 +319,7 @@ def fpga_vs_n(spec, table, out: Path, ref: dict[str, float]) -> Path:
         "block RAMs (M banks as tiled)": lambda k: table["fpga_bram"][k] / cap["bram"],
     }
     for ax, (what, share) in zip(axes, shares.items()):
-        for method in spec.methods:
+        for method in (m for m in spec.methods if m != CORE_METHOD):  # the core's resources are synthesised
             keep = _select(table, ref, method)
             order = np.argsort(table["n"][keep])
             ax.plot(
@@ -315,7 +340,17 @@ def fpga_vs_n(spec, table, out: Path, ref: dict[str, float]) -> Path:
 
 PLOTTERS = {
     f.__name__: f
-    for f in (op_ratio, memory_vs_n, time_vs_n, crossover_T, energy_memory_pareto, learning_curves, fpga_vs_n)
+    for f in (
+        op_ratio,
+        memory_vs_n,
+        time_vs_n,
+        latency_vs_n,
+        storage_vs_n,
+        crossover_T,
+        energy_memory_pareto,
+        learning_curves,
+        fpga_vs_n,
+    )
 }
 
 

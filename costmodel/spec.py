@@ -2,16 +2,18 @@
 
     name: default                      # names the output folder (out/sweeps/<name>)
     description: ...
-    methods: [bptt, rtrl, ...]         # default: all of Table 1
+    methods: [bptt, rtrl, ..., core]   # default: all of Table 1; core: the online-learning core
     axes:                              # the sweep is the cartesian product of the grid axes
       n:     {values: [16, 64, 256]}   #   values / linspace: [start, stop, num] / geomspace: [start, stop, num]
       beta:  {linspace: [0, 0.95, 20]}
       omega: {uniform: [0, 0.95]}      # random axes (uniform / loguniform [low, high]) are drawn
     random: {count: 200, seed: 0}      #   jointly, `count` points, crossed with the grid axes
     fixed: {T: 100, alpha: 0.8}        # single values for the parameters no axis names
-    hardware: {lanes: 8, clock_mhz: 100, mac: fp16, ...}   # formats: [influence=20,14] sets the bits
+    hardware: {lanes: 8, clock_mhz: 100, mac: fp16, ...}   # formats: [influence=20,14] sets the bits;
+                                       #   core_batch: 32 (method core: sequences per update)
     reference: {n: 64, T: 100, beta: 0.5, omega: 0.8, alpha: 0.8}   # slice drawn in the 1-D plots
-    plots: [op_ratio, memory_vs_n, time_vs_n, crossover_T, energy_memory_pareto, learning_curves]
+    plots: [op_ratio, memory_vs_n, time_vs_n, latency_vs_n, storage_vs_n, crossover_T,
+            energy_memory_pareto, learning_curves, fpga_vs_n]
     golden_runs: [runs/egru_w0.0]      # folders with golden training metrics (learning curves)
 
 Parameters: n, T (>= 1), alpha, beta in [0, 1], omega in [0, 1), and either p or p_per_n2 (p = p_per_n2
@@ -35,11 +37,21 @@ from pydantic import (
 from costmodel.errors import UserError
 from costmodel.fpga import check_part, check_range
 from costmodel.hardware import MAC_TYPES, HardwareSettings
-from costmodel.table1 import METHODS
+from costmodel.table1 import METHODS, SWEEP_METHODS
 from golden.yaml_spec import read_yaml, validate_document
 
 PARAMETERS = ("n", "p", "p_per_n2", "T", "alpha", "beta", "omega", "lanes", "clock_mhz")
-PLOTS = ("op_ratio", "memory_vs_n", "time_vs_n", "crossover_T", "energy_memory_pareto", "learning_curves", "fpga_vs_n")
+PLOTS = (
+    "op_ratio",
+    "memory_vs_n",
+    "time_vs_n",
+    "latency_vs_n",
+    "storage_vs_n",
+    "crossover_T",
+    "energy_memory_pareto",
+    "learning_curves",
+    "fpga_vs_n",
+)
 DEFAULTS = {"n": 64, "p_per_n2": 1.0, "T": 100, "alpha": 0.0, "beta": 0.0, "omega": 0.0}
 
 
@@ -90,6 +102,14 @@ class Hardware(_Strict):
     static_power_mw: float = Field(1.0, ge=0)
     energy_table: str | None = None
     fpga_device: str | None = None
+    core_batch: int = Field(32, ge=1)  # method core: sequences per weight update (a power of two)
+
+    @field_validator("core_batch")
+    @classmethod
+    def _power_of_two(cls, batch: int) -> int:
+        if batch & (batch - 1):
+            raise ValueError(f"got {batch}; expected a power of two (the core shifts by log2 of the batch)")
+        return batch
 
     @field_validator("fpga_device")
     @classmethod
@@ -128,7 +148,7 @@ class Hardware(_Strict):
 class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    methods: list[Literal[METHODS]] = Field(default_factory=lambda: list(METHODS), min_length=1)  # type: ignore[valid-type]
+    methods: list[Literal[SWEEP_METHODS]] = Field(default_factory=lambda: list(METHODS), min_length=1)  # type: ignore[valid-type]
     axes: dict[Literal[PARAMETERS], Axis] = Field(default_factory=dict)  # type: ignore[valid-type]
     random: RandomSettings | None = None
     fixed: dict[Literal[PARAMETERS], float] = Field(default_factory=dict)  # type: ignore[valid-type]
@@ -184,6 +204,8 @@ class SweepSpec(_Strict):
             "op_ratio": ("beta", "omega"),
             "memory_vs_n": ("n",),
             "time_vs_n": ("n",),
+            "latency_vs_n": ("n",),
+            "storage_vs_n": ("n",),
             "crossover_T": ("T",),
             "fpga_vs_n": ("n",),
         }

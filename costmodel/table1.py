@@ -28,6 +28,8 @@ from costmodel.errors import UserError
 
 METHODS = ("bptt", "rtrl", "rtrl-param", "rtrl-activity", "rtrl-both", "snap1", "snap2")
 SPARSE_RTRL = ("rtrl-param", "rtrl-activity", "rtrl-both")
+CORE_METHOD = "core"  # exact sparse RTRL (rtrl-both) on the online-learning core: costmodel.core
+SWEEP_METHODS = (*METHODS, CORE_METHOD)
 
 
 @dataclass
