@@ -351,4 +351,6 @@ def table(summary: dict[str, Any]) -> str:
         + (f", {m['tiles']} tiles" if "tiles" in m else "")
         for m in summary["memories"]
     ]
+    mapper = summary.get("lut_mapper", "abc9")
+    fits += "" if mapper == "abc9" else f"; LUTs mapped by classic ABC ({mapper}), not ABC9 (LUT_MAPPER)"
     return "\n".join([head, row, fits, *(["memories:"] + held if held else [])])
