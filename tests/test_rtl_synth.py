@@ -118,28 +118,31 @@ def test_synth_takes_the_cell_unit_with_its_own_parameters(monkeypatch, capsys, 
     assert (tmp_path / "cell_n8_L1_ecp5-85k.json").is_file()
 
 
-def test_classic_abc_lut_mapping_on_the_ecp5(monkeypatch):
-    """The ECP5 flow without ABC9 (what the core uses, rtl.fpga.synth.LUT_MAPPER): synth_ecp5 stopped
-    before map_luts, `abc -lut 4`, resumed at map_cells; the netlist is ECP5 cells, the flip-flops,
-    carries and RAM are the default flow's (only the LUT mapping differs), and ABC9 never ran."""
+@pytest.mark.parametrize("device, lut", [("ecp5-25k", "LUT4"), ("ice40-up5k", "SB_LUT4")])
+def test_classic_abc_lut_mapping(monkeypatch, device, lut):
+    """The flow without ABC9 (what the core uses, rtl.fpga.synth.LUT_MAPPER): synth_* stopped before
+    map_luts, `abc -lut 4` in that step, resumed at map_cells; the netlist is the part's cells, the
+    flip-flops, carries and RAM are the default flow's (only the LUT mapping differs), and ABC9
+    never ran."""
     import rtl.fpga.synth as synth
 
-    assert synth.lut_mapper("core", "ecp5-85k") == "abc" and synth.lut_mapper("core", "ice40-up5k") == "abc9"
-    assert synth.lut_mapper("router", "ecp5-85k") == "abc9"
-    assert synth.synth_commands("ecp5-25k", "t", "abc").split("; ") == [
-        "synth_ecp5 -run :map_luts -top t",
-        *synth.ABC_LUT_MAPPING,
-        "synth_ecp5 -top t -run map_cells:",
+    assert synth.lut_mapper("core", "ecp5-85k") == "abc" and synth.lut_mapper("router", "ecp5-85k") == "abc9"
+    family = synth.DEVICES[device]["family"]
+    command = synth.DEVICES[device]["synth"]
+    assert synth.synth_commands(device, "t", "abc").split("; ") == [
+        f"{command} -run :map_luts -top t",
+        *synth.ABC_LUT_MAPPING[family],
+        f"{command} -top t -run map_cells:",
     ]
-    with pytest.raises(ValueError, match="abc on the ECP5"):
-        synth.synth_commands("ice40-up5k", "t", "abc")
+    with pytest.raises(ValueError, match="expected abc9 or abc"):
+        synth.synth_commands(device, "t", "abc8")
     params = RouterParams(n=8, lanes=2)
-    default, _ = block_resources("router", params, "ecp5-25k", progress=lambda _: None)
-    monkeypatch.setitem(synth.LUT_MAPPER, ("router", "ecp5"), "abc")
-    classic, work = block_resources("router", params, "ecp5-25k", progress=lambda _: None)
+    default, _ = block_resources("router", params, device, progress=lambda _: None)
+    monkeypatch.setitem(synth.LUT_MAPPER, ("router", family), "abc")
+    classic, work = block_resources("router", params, device, progress=lambda _: None)
     log = (work / "yosys_block_full.log").read_text()
     assert "abc -lut 4 -dress" in log and "Executing ABC9" not in log
     netlist = json.loads((work / "block.json").read_text())["modules"]["egru_event_router"]
     types = [c["type"] for c in netlist["cells"].values()]
-    assert classic["luts"] == types.count("LUT4") > 0
+    assert classic["luts"] == types.count(lut) > 0
     assert (classic["ffs"], classic["carry"], classic["bram"]) == (default["ffs"], default["carry"], default["bram"])

@@ -77,11 +77,22 @@ DEVICES["ecp5-85k"] = {
 
 
 # Yosys 0.70's ABC9 stops on the core with an internal assertion (`GetSize(conn.first) ==
-# GetSize(conn.second)' in rtlil.cc, while reintegrating the mapped netlist) for the board's self-test
-# top and the n = 16 harness; synth_ecp5 has no switch for another mapper, so the core's ECP5 runs
-# stop synth_ecp5 before its LUT mapping, map with classic ABC (`abc -lut 4`), and resume it.
-LUT_MAPPER = {("core", "ecp5"): "abc"}
-ABC_LUT_MAPPING = ["techmap -map +/lattice/latches_map.v", "abc -lut 4 -dress", "clean"]  # synth_lattice's map_luts
+# GetSize(conn.second)' in rtlil.cc, while reintegrating the mapped netlist): on the ECP5 for the
+# board's self-test top and the n = 16 harness, on the iCE40 for the core and the cell unit. The
+# synth_* scripts have no switch for another mapper, so those runs stop the script before its LUT
+# mapping, map with classic ABC (`abc -lut 4`) in the script's map_luts step, and resume it.
+LUT_MAPPER = {("core", "ecp5"): "abc", ("core", "ice40"): "abc", ("cell", "ice40"): "abc"}
+ABC_LUT_MAPPING = {  # each family's map_luts step with `abc -lut 4 -dress` in place of abc9
+    "ecp5": ["techmap -map +/lattice/latches_map.v", "abc -lut 4 -dress", "clean"],
+    "ice40": [
+        "techmap -map +/ice40/latches_map.v",
+        "abc -lut 4 -dress",
+        "ice40_wrapcarry -unwrap",
+        "techmap -map +/ice40/ff_map.v",
+        "clean",
+        "opt_lut -tech ice40",
+    ],
+}
 
 
 def lut_mapper(block: str, device: str) -> str:
@@ -95,9 +106,11 @@ def synth_stages(device: str, top: str, mapper: str = "abc9") -> tuple[str, list
     command, _, options = DEVICES[device]["synth"].partition(" ")
     if mapper == "abc9":
         return options, []
-    if DEVICES[device]["family"] != "ecp5" or mapper != "abc":
-        raise ValueError(f"LUT mapper {mapper!r} on {device}: only abc9 everywhere, or abc on the ECP5")
-    return f"{options} -run :map_luts".strip(), [*ABC_LUT_MAPPING, f"{command} -top {top} -run map_cells:"]
+    if mapper != "abc":
+        raise ValueError(f"LUT mapper {mapper!r} on {device}: expected abc9 or abc")
+    steps = ABC_LUT_MAPPING[DEVICES[device]["family"]]
+    resume = " ".join(filter(None, [command, options, "-top", top, "-run", "map_cells:"]))
+    return f"{options} -run :map_luts".strip(), [*steps, resume]
 
 
 def synth_commands(device: str, top: str, mapper: str = "abc9") -> str:
