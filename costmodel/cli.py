@@ -19,7 +19,7 @@ from costmodel.hardware import (
     load_energy_table,
 )
 from costmodel.model import evaluate
-from costmodel.table1 import METHODS, SWEEP_METHODS, table1
+from costmodel.table1 import CORE_METHOD, METHODS, SWEEP_METHODS, table1
 from costmodel.workloads import workload, workloads
 from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_cli
 from golden.outlock import locked_folder
@@ -194,7 +194,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         check_range(args.n, args.lanes, where="--")
     hw = HardwareSettings(**{name: getattr(args, name) for name in HardwareSettings.__dataclass_fields__})
-    if "core" in methods:  # the sweeps give NaN where the core cannot be built; here its reason
+    if CORE_METHOD in methods:  # the sweeps give NaN where the core cannot be built; here its reason
         from costmodel.core import core_training_step
 
         core_training_step(int(args.n), args.omega, args.alpha, args.beta, int(args.T), hw.core_batch, hw.lanes)

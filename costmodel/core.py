@@ -38,13 +38,10 @@ from rtl.core.memory import core_memory_bits
 from rtl.core.params import CoreParams
 
 
-def core_params(n: int, omega: float, T: int, batch: int, lanes: int, n_in: int, fp: FixedPointConfig) -> CoreParams:
-    """The core for an EGRU of n units with round(omega n^2) of each recurrent matrix masked."""
-    return _core_params(n, float(omega), T, batch, lanes, n_in, fp)
-
-
 @functools.lru_cache(maxsize=256)
-def _core_params(n: int, omega: float, T: int, batch: int, lanes: int, n_in: int, fp: FixedPointConfig) -> CoreParams:
+def core_params(n: int, omega: float, T: int, batch: int, lanes: int, n_in: int, fp: FixedPointConfig) -> CoreParams:
+    """The core for an EGRU of n units with round(omega n^2) of each recurrent matrix masked (cached:
+    a sweep asks for the same core at many alpha and beta)."""
     return CoreParams(n, n_in, egru_columns(n, n_in, omega), T, batch, lanes=lanes, fp=fp)
 
 
@@ -69,7 +66,8 @@ def core_training_step(
         raise UserError(f"--clock-mhz: got {clock_mhz:g}; expected a number > 0")
     p = core_params(n, omega, T, batch, lanes, n_in, fp)
     per_column = int(kept_recurrent(n, omega)) / (3 * n)
-    words = ([round(2 * per_column)] * n, [round(per_column)] * n)
+    pass1, pass2 = round(2 * per_column), round(per_column)
+    words = ([pass1] * n, [pass2] * n)
     events, sources = list(range(round((1 - alpha) * n))), round((1 - beta) * n)
 
     def step(t: int) -> int:
@@ -88,12 +86,12 @@ def core_training_step(
         "us_per_training_step": sequence / T / clock_mhz,
         "us_per_sequence": sequence / clock_mhz,
         "memory_bits": core_memory_bits(p),
-        **_work_per_step(p, len(events), sources, sum(w[0] + w[1] for w in zip(*words)) / n),
+        **_work_per_step(p, len(events), sources, pass1 + pass2),
         "clock_mhz": clock_mhz,
     }
 
 
-def _work_per_step(p: CoreParams, events: int, sources: int, words_per_event: float) -> dict[str, float]:
+def _work_per_step(p: CoreParams, events: int, sources: int, words_per_event: int) -> dict[str, float]:
     """MACs and memory bits moved per training step on the mean pattern (module docstring), summed
     over a sequence: t = 0 accumulates nothing (y_0 = 0) and has no sources; t >= 1 are alike."""
     n, T, fp = p.n, p.steps, p.fp
@@ -115,9 +113,31 @@ def _work_per_step(p: CoreParams, events: int, sources: int, words_per_event: fl
     }
 
 
-CORE_METHOD = "core"  # the sweeps' name for exact sparse RTRL on the online-learning core
 WEIGHT_UNITS = ("input", "accumulate", "linearise", "update")  # weights and their masters
 INFLUENCE_UNITS = ("influence", "gradient")  # M, its coefficients and the gradient's sums
+
+
+ROW_FIELDS = ("cycles", "clock", "weight", "state", "influence", "macs", "influence_macs", "moved")
+
+
+def _core_row(n, T, alpha, beta, omega, lanes, clock, batch: int) -> dict[str, float]:
+    """core_figures' per-point figures (bytes by kind, MACs, bits moved), NaN where the core cannot
+    be built with these lanes (more than a third of its parameters)."""
+    try:
+        r = core_training_step(int(n), omega, alpha, beta, int(T), batch, int(lanes), clock)
+    except UserError:
+        return dict.fromkeys(ROW_FIELDS, np.nan)
+    bits = r["memory_bits"]
+    return {
+        "cycles": r["cycles_per_training_step"],
+        "clock": clock,
+        "weight": sum(bits[u] for u in WEIGHT_UNITS) / 8,
+        "state": (bits["total"] - sum(bits[u] for u in WEIGHT_UNITS + INFLUENCE_UNITS)) / 8,
+        "influence": sum(bits[u] for u in INFLUENCE_UNITS) / 8,
+        "macs": r["macs_per_training_step"],
+        "influence_macs": r["influence_macs_per_training_step"],
+        "moved": r["memory_bits_moved_per_training_step"],
+    }
 
 
 def core_figures(points: dict[str, np.ndarray], hw: HardwareSettings) -> dict[str, np.ndarray]:
@@ -133,30 +153,10 @@ def core_figures(points: dict[str, np.ndarray], hw: HardwareSettings) -> dict[st
     keys = ("n", "T", "alpha", "beta", "omega", "lanes", "clock_mhz")
     cols = [np.asarray(points[k], dtype=np.float64) for k in keys]
     rows: dict[tuple, dict[str, float]] = {}
-    names = ("cycles", "clock", "weight", "state", "influence", "macs", "influence_macs", "moved")
-    out = {k: np.empty(len(cols[0])) for k in names}
+    out = {k: np.empty(len(cols[0])) for k in ROW_FIELDS}
     for i, point in enumerate(zip(*cols)):
         if point not in rows:
-            n, T, alpha, beta, omega, lanes, clock = point
-            try:
-                r = core_training_step(int(n), omega, alpha, beta, int(T), hw.core_batch, int(lanes), clock)
-            except UserError:  # lanes beyond the core's columns / 3
-                r = None
-            bits = r["memory_bits"] if r else {}
-            rows[point] = (
-                dict.fromkeys(out, np.nan)
-                if r is None
-                else {
-                    "cycles": r["cycles_per_training_step"],
-                    "clock": clock,
-                    "weight": sum(bits[u] for u in WEIGHT_UNITS) / 8,
-                    "influence": sum(bits[u] for u in INFLUENCE_UNITS) / 8,
-                    "state": (bits["total"] - sum(bits[u] for u in WEIGHT_UNITS + INFLUENCE_UNITS)) / 8,
-                    "macs": r["macs_per_training_step"],
-                    "influence_macs": r["influence_macs_per_training_step"],
-                    "moved": r["memory_bits_moved_per_training_step"],
-                }
-            )
+            rows[point] = _core_row(*point, hw.core_batch)
         for k, v in rows[point].items():
             out[k][i] = v
     storage = out["weight"] + out["state"] + out["influence"]

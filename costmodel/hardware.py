@@ -46,6 +46,12 @@ MAC_TYPES = ("int8", "int32", "fp16", "fp32")
 PARAM_SPARSE_METHODS = ("rtrl-param", "rtrl-both", "snap1", "snap2")
 
 
+def check_core_batch(batch: int) -> None:
+    """Method core's batch: a power of two (the core divides by shifting)."""
+    if batch < 1 or batch & (batch - 1):
+        raise UserError(f"hardware.core_batch: got {batch!r}; expected a power of two")
+
+
 @dataclass(frozen=True)
 class HardwareSettings:
     lanes: int = 8
@@ -70,8 +76,7 @@ class HardwareSettings:
                 raise UserError(f"hardware.{name}: got {getattr(self, name)!r}; expected a positive integer")
         if not self.clock_mhz > 0:
             raise UserError(f"hardware.clock_mhz: got {self.clock_mhz!r}; expected a number > 0")
-        if self.core_batch < 1 or self.core_batch & (self.core_batch - 1):
-            raise UserError(f"hardware.core_batch: got {self.core_batch!r}; expected a power of two")
+        check_core_batch(self.core_batch)
         if not self.static_power_mw >= 0:
             raise UserError(f"hardware.static_power_mw: got {self.static_power_mw!r}; expected a number >= 0")
 

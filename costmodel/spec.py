@@ -36,7 +36,7 @@ from pydantic import (
 
 from costmodel.errors import UserError
 from costmodel.fpga import check_part, check_range
-from costmodel.hardware import MAC_TYPES, HardwareSettings
+from costmodel.hardware import MAC_TYPES, HardwareSettings, check_core_batch
 from costmodel.table1 import METHODS, SWEEP_METHODS
 from golden.yaml_spec import read_yaml, validate_document
 
@@ -107,8 +107,10 @@ class Hardware(_Strict):
     @field_validator("core_batch")
     @classmethod
     def _power_of_two(cls, batch: int) -> int:
-        if batch & (batch - 1):
-            raise ValueError(f"got {batch}; expected a power of two (the core shifts by log2 of the batch)")
+        try:
+            check_core_batch(batch)
+        except UserError as error:
+            raise ValueError(str(error).removeprefix("hardware.core_batch: ")) from None
         return batch
 
     @field_validator("fpga_device")

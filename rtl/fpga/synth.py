@@ -117,7 +117,7 @@ def synth_commands(device: str, top: str, mapper: str = "abc9") -> str:
     """Yosys commands that synthesise `top` for the device, mapping LUTs with `mapper`."""
     options, after = synth_stages(device, top, mapper)
     command = DEVICES[device]["synth"].partition(" ")[0]
-    return "; ".join([f"{command} {options} -top {top}", *after])
+    return "; ".join([" ".join(filter(None, [command, options, "-top", top])), *after])
 
 
 # The influence update's M banks are never read before they are written (row_valid, and `first` for
