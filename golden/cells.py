@@ -44,6 +44,16 @@ class Sensitivity:
 
 
 @dataclass
+class Structure:
+    """Which entries of J_t and of each block's sensitivity S^P can be non-zero, from the masks alone
+    (bool; DESIGN.md contract 7): `jacobian` [n, n] is S_J, `sensitivity[P]` [n, rows] is S^P's
+    pattern (the identity for blocks acting on their own unit)."""
+
+    jacobian: torch.Tensor
+    sensitivity: dict[str, torch.Tensor]
+
+
+@dataclass
 class Linearization:
     """J_t = diag(decay) + G diag(src) and the immediate influence of every block (see module doc)."""
 
@@ -96,6 +106,10 @@ class Cell:
 
     def matvec_terms(self, P: dict[str, torch.Tensor], prev: Record, rec: Record, x: torch.Tensor):
         """(weight, operand, recurrent) for every matrix-vector product of the forward step."""
+        raise NotImplementedError
+
+    def structure(self, mask: Callable[[str], torch.Tensor]) -> Structure:
+        """The structural patterns of J_t and of every block's S^P, given each block's 0/1 mask."""
         raise NotImplementedError
 
     def state_credit(self, rec: Record, credits: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -192,6 +206,24 @@ class GatedCell(Cell):
         terms = [(P[f"W_{g}"], x, False) for g in GATES]
         return terms + [(P["V_u"], out, True), (P["V_r"], out, True), (P["V_z"], rec["r"] * out, True)]
 
+    def structure(self, mask):
+        """From the G of the class docstring, entry by entry: G's pattern is kept V_u, kept V_z, kept
+        V_z times kept V_r (A_r V_r) and, for the paper reset, the diagonal (- I); S_J adds the
+        diagonal (decay). S^P: the identity for the u- and z-gate blocks; kept V_z for the r-gate
+        blocks (A_r = diag(coef_z) V_z diag(y' sr)); G's pattern and the diagonal for theta."""
+        eye = torch.eye(self.n, dtype=torch.bool)
+        V_u, V_r, V_z = (mask(f"V_{g}").to(torch.bool) for g in GATES)
+        G = V_u | V_z | ((V_z.to(torch.int64) @ V_r.to(torch.int64)) > 0)
+        if self.egru and not self.subtractive:
+            G = G | eye
+        sens = {}
+        for gate in GATES:
+            for kind in "WVb":
+                sens[f"{kind}_{gate}"] = V_z if gate == "r" else eye
+        if self.egru:
+            sens["theta"] = G | eye
+        return Structure(jacobian=G | eye, sensitivity=sens)
+
     def linearize(self, P, prev, rec, x):
         u, r, z = rec["u"], rec["r"], rec["z"]
         state, out = self._read(prev)
@@ -264,6 +296,11 @@ class ThresholdRNN(Cell):
 
     def matvec_terms(self, P, prev, rec, x):
         return [(P["W"], x, False), (P["V"], prev["a"], True)]
+
+    def structure(self, mask):
+        """S_J = kept V (J = diag(d) V: no diagonal of its own); every S^P is the identity."""
+        eye = torch.eye(self.n, dtype=torch.bool)
+        return Structure(jacobian=mask("V").to(torch.bool), sensitivity={k: eye for k in ("W", "V", "b", "theta")})
 
     def linearize(self, P, prev, rec, x):
         d = rec["d"]

@@ -30,7 +30,7 @@ from golden.outlock import locked_folder
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
 from golden.threads import cores, step_work, use_threads
-from golden.trace import make_trace
+from golden.trace import TRACE_ALGOS, make_trace
 from golden.train import ALGOS, TrainConfig, train
 from golden.widths import load_widths_spec, run_widths
 
@@ -83,13 +83,18 @@ def build_parser() -> Parser:
     tr.add_argument("--checkpoint", help="take the cell, weights and masks from this checkpoint")
     tr.add_argument("--inputs", help="a .npy array [T, B, n_in] to use as x instead of random input")
     tr.add_argument("--out", required=True, help="output .npz path (or a folder: FOLDER/trace.npz)")
+    tr.add_argument(
+        "--algo",
+        default="sparse-rtrl",
+        help=f"the gradient stored as grad_<param>: one of {', '.join(TRACE_ALGOS)} (default sparse-rtrl)",
+    )
     demo = sub.add_parser("demo", help="BPTT vs dense vs sparse RTRL on one random sequence: agreement and costs")
     _add_cell_options(demo)
     demo.add_argument(
         "--json", help="also write the sparse run's counters (per-step arrays) to this file (or FOLDER/counters.json)"
     )
 
-    t = sub.add_parser("train", help="train on the spiral task with BPTT, dense RTRL or sparse RTRL")
+    t = sub.add_parser("train", help="train on the spiral task with BPTT, exact RTRL or an approximate rule")
     t.add_argument("--cell", default="egru", help=f"one of {', '.join(CELLS)} (default egru)")
     t.add_argument("--reset", default="paper", help=f"EGRU reset, one of {', '.join(RESETS)} (default paper)")
     t.add_argument("--algo", default="sparse-rtrl", help=f"one of {', '.join(ALGOS)} (default sparse-rtrl)")
@@ -249,12 +254,13 @@ def cmd_trace(args: argparse.Namespace) -> int:
     credits = _credits(params.config, x.shape[0], x.shape[1], args.seed)
     source = {"checkpoint": str(args.checkpoint)} if args.checkpoint else {"init": "random (seeded)"}
     inputs = {"inputs": str(args.inputs)} if args.inputs else {"input_scale": args.input_scale}
-    trace = make_trace(params, x, credits, input_seed=args.seed, **source, **inputs)
+    trace = make_trace(params, x, credits, algo=args.algo, input_seed=args.seed, **source, **inputs)
     trace.save(out)
     m = trace.meta
     print(
         f"wrote {out}: {m['cell']} n={m['n']} n_in={m['n_in']} T={m['T']} B={m['B']} omega={m['omega']}"
         f" | events {1 - m['alpha']:.1%} of unit-steps, alpha={m['alpha']:.3f}, beta={m['beta']:.3f}"
+        f" | gradient: {m['algo']}"
     )
     return 0
 

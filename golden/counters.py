@@ -8,13 +8,19 @@ sample at one step; a sample's skipping decisions are its own, as in hardware pr
     effective_forward_macs  NeuroBench effective MACs: products with both weight and operand non-zero
     influence_macs          the product J_t M_{t-1}: dense n * n * p; sparse rows written * source
                             rows read * p_kept, plus one multiplication per row for its decay (it
-                            goes into a per-row scale, golden.sparse_influence.SparseInfluence)
+                            goes into a per-row scale, golden.sparse_influence.SparseInfluence);
+                            SnAp-n and e-prop: the products within their pattern (golden.snap)
+    influence_macs_vectorised  SnAp only: what the golden's batched per-group products multiplied,
+                            exact zeros included (golden.snap); influence_macs is the rule's own work
     rescale_macs            sparse only: p_kept per row whose accumulated scale had to be folded back
                             (value-dependent; none for hundreds of steps)
     immediate_macs          entries of Mbar_t formed: per entry of a diagonal block (a parameter acting
-                            on its own unit) 1, of a dense block n; sparse forms only kept entries
-    gradient_macs           M_t^T (dS/ds_t): n * p dense; n * p_kept sparse
-    influence_stored        influence entries held: n * p dense; (rows that may be non-zero) * p_kept sparse
+                            on its own unit) 1, of a dense block n; sparse forms only kept entries;
+                            SnAp-n and e-prop: the entries of P_1, those of a block whose operand is
+                            the previous output only where it is non-zero
+    gradient_macs           M_t^T (dS/ds_t): n * p dense; n * p_kept sparse; |P_n| SnAp-n, |P_1| e-prop
+    influence_stored        influence entries held: n * p dense; (rows that may be non-zero) * p_kept sparse;
+                            the pattern's entries |P_n| (SnAp-n), |P_1| (e-prop)
     influence_nonzero       measured non-zero entries of M_t (absent when the run was asked not to
                             measure it: counting is a full pass over M, which benchmarks leave out)
     alpha                   fraction of units whose output is exactly zero
@@ -33,6 +39,7 @@ COUNT_FIELDS = (
     "forward_macs",
     "effective_forward_macs",
     "influence_macs",
+    "influence_macs_vectorised",
     "rescale_macs",
     "immediate_macs",
     "gradient_macs",

@@ -25,9 +25,9 @@ from golden.counters import CounterLog, RunCounters
 from golden.errors import UserError
 from golden.immediate import ImmediatePlan
 from golden.params import CellParams
+from golden.snap import PatternInfluence, check_mode
 from golden.sparse_influence import SparseInfluence
 
-MODES = ("dense", "sparse")
 UpdateFn = Callable[[dict[str, torch.Tensor]], None]
 
 
@@ -142,6 +142,9 @@ def run_rtrl(
 ) -> RTRLResult:
     """Run the cell over x [T, B, n_in] and return dS/dw by RTRL, with counters.
 
+    mode: "dense" or "sparse" (exact), or an approximate rule of golden.snap ("snap1", "snap2",
+        any "snap<n>", "eprop"), which returns that rule's gradient.
+
     credits: [T, B, n] tensors keyed by record entry (EGRU "c" and "y", TRNN "a", GRU "h"), or a
         function (t, record) -> such a dict for step t; S = sum_t sum_b credits_t . record_t.
     Offline (update_every None): the gradient summed over the sequence. Online: every update_every
@@ -152,17 +155,20 @@ def run_rtrl(
     measure_nonzero: count M_t's non-zero entries every step (a full pass over M; benchmarks that
         time the algorithm itself turn it off).
     """
-    if mode not in MODES:
-        raise UserError(f"mode: unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    check_mode(mode)
     if update_every is not None and (update_every <= 0 or on_update is None):
         raise UserError(f"update_every: got {update_every!r}; expected a positive integer with on_update")
     cell = make_cell(params.config)
     _check_inputs(cell, params, x)
     credit_fn = credits_from_tensors(credits) if isinstance(credits, dict) else credits
     T, B, _ = x.shape
-    sparse = mode == "sparse"
-    engine = SparseInfluence if sparse else DenseInfluence
-    influence = engine(params, B, ImmediatePlan(params, compact=sparse), measure_nonzero)
+    sparse = mode != "dense"  # every mode but dense runs event-driven on the kept columns
+    plan = ImmediatePlan(params, compact=sparse)
+    if mode in ("dense", "sparse"):
+        engine = SparseInfluence if sparse else DenseInfluence
+        influence = engine(params, B, plan, measure_nonzero)
+    else:
+        influence = PatternInfluence(params, B, plan, measure_nonzero, mode)
     total = x.new_zeros(params.p_total)
     chunk = x.new_zeros(params.p_total)
     log = CounterLog()

@@ -4,7 +4,9 @@ Entries: `meta` (0-d array holding a JSON string), `x` [T, B, n_in], every cell 
 own name, `mask_<param>` (1 = kept) for every masked parameter, every record entry [T, B, n] (EGRU:
 c y o u r z dH d; threshold RNN: a v dH d; GRU: h u r z d), `credit_<key>` [T, B, n] and
 `grad_<param>` (offline RTRL gradient of S = sum_t sum_b sum_key credit_key . key_t, summed over batch
-and time; masked entries exactly 0). Names are stable: new ones may be added, none repurposed.
+and time; masked entries exactly 0). A trace written with an approximate rule (`algo` snap1, snap2,
+eprop in `meta`) holds that rule's gradient under the same names. Names are stable: new ones may be
+added, none repurposed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from golden.rtrl import run_rtrl
 from golden.trace_file import FORMAT, VERSION, TraceError, read_trace_file
 
 CONFIG_KEYS = ("cell", "reset", "n", "n_in", "gamma", "epsilon", "omega", "seed", "dtype")
+TRACE_ALGOS = {"sparse-rtrl": "sparse", "rtrl": "dense", "snap1": "snap1", "snap2": "snap2", "eprop": "eprop"}
+GRADIENTS = {
+    "sparse-rtrl": "offline sparse RTRL",
+    "rtrl": "offline dense RTRL",
+    "snap1": "offline SnAp-1 (approximate)",
+    "snap2": "offline SnAp-2 (approximate)",
+    "eprop": "offline e-prop (approximate)",
+}
 
 
 @dataclass
@@ -73,9 +83,13 @@ def expected_names(config: CellConfig) -> dict[str, tuple[int, ...]]:
     return names
 
 
-def make_trace(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tensor], **meta: Any) -> Trace:
-    """Run the cell with offline sparse RTRL and package the result as a trace."""
-    result = run_rtrl(params, x, credits, mode="sparse", keep_records=True)
+def make_trace(
+    params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tensor], algo: str = "sparse-rtrl", **meta: Any
+) -> Trace:
+    """Run the cell with offline RTRL (or an approximate rule, TRACE_ALGOS) and package the result."""
+    if algo not in TRACE_ALGOS:
+        raise UserError(f"--algo: got {algo!r}; expected one of {', '.join(TRACE_ALGOS)}")
+    result = run_rtrl(params, x, credits, mode=TRACE_ALGOS[algo], keep_records=True)
     T, B, _ = x.shape
     c = result.counters
     info = {
@@ -87,7 +101,8 @@ def make_trace(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Ten
         **params.sparsity(),
         "alpha": c.mean("alpha"),
         "beta": c.mean("beta"),
-        "gradient": "offline sparse RTRL of S = sum_t sum_b sum_key credit_key . key_t",
+        "algo": algo,
+        "gradient": f"{GRADIENTS[algo]} of S = sum_t sum_b sum_key credit_key . key_t",
         **meta,
     }
     arrays: dict[str, np.ndarray] = {"x": x.numpy()}

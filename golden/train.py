@@ -1,4 +1,5 @@
-"""Training on the spiral task with BPTT, dense RTRL or sparse RTRL; metrics, checkpoints, resume.
+"""Training on the spiral task with BPTT, dense or sparse RTRL, or an approximate rule (SnAp-1,
+SnAp-2, e-prop: golden.snap); metrics, checkpoints, resume.
 
 Readout: logit = w_out . s_T + b_out on the cell's RTRL state at the last step (EGRU: c_T, the
 membrane-like internal state; threshold RNN: a_T; GRU: h_T), with a binary cross-entropy loss
@@ -40,7 +41,8 @@ from golden.params import CellParams
 from golden.rtrl import run_rtrl
 from golden.spiral import spiral_dataset
 
-ALGOS = ("bptt", "rtrl", "sparse-rtrl")
+ALGOS = ("bptt", "rtrl", "sparse-rtrl", "snap1", "snap2", "eprop")
+RTRL_MODE = {"rtrl": "dense", "sparse-rtrl": "sparse"}  # the approximate rules run as golden.snap's modes
 NUMERICS = ("float", "fixed")
 OPTIMIZERS = ("adam", "sgdm", "signum")
 DEFAULT_LR = {"adam": 3e-3, "sgdm": 0.25, "signum": 2.0**-8}  # powers of two that train the spiral (README)
@@ -242,7 +244,7 @@ class Trainer:
                 final.update(state=rec[key], logit=logit, g=g)
             return credits
 
-        mode = "sparse" if self.config.algo == "sparse-rtrl" else "dense"
+        mode = RTRL_MODE.get(self.config.algo, self.config.algo)
         chunks: list[dict[str, torch.Tensor]] = []
         on_update = None
         if self.config.update_every is not None:
@@ -274,6 +276,7 @@ class Trainer:
             "influence_macs": c.total("influence_macs"),
             "immediate_macs": c.total("immediate_macs"),
             "gradient_macs": c.total("gradient_macs"),
+            "influence_stored": c.mean("influence_stored"),
             "dense_influence_macs": dense_influence,
             "influence_zero_fraction_state": result.final_influence["state_zero_fraction"],
             "influence_zero_fraction_output": result.final_influence["output_zero_fraction"],
