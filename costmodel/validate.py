@@ -1,8 +1,9 @@
 """`costmodel validate`: the cost model against what the golden model counts.
 
 For every cell (EGRU with both resets, threshold RNN, GRU) and omega in {0, 0.5, 0.9}, on random
-inputs and on spiral-task inputs, it runs golden's dense and sparse RTRL and compares per step and
-per sample: exact mode (predicted from the run's masks) must have zero error; statistical mode
+inputs and on spiral-task inputs, it runs golden's dense and sparse RTRL and the approximate rules
+(SnAp-1, SnAp-2, e-prop) and compares per step and per sample: exact mode (predicted from the run's
+masks; costmodel.exact and costmodel.exact_rules) must have zero error; statistical mode
 (from the run's mean alpha, beta and omega) reports its relative error on the totals. Beside them,
 Table 1's rtrl-both influence ratio with the same measured beta and omega, and the measured one.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from costmodel.exact import FIELDS, exact_counts, expected_counts
+from costmodel.exact_rules import RULES, rule_counts
 from costmodel.table1 import table1
 from golden.atomic import atomic_write_text
 
@@ -48,7 +50,8 @@ def _run_case(cell: str, reset: str, omega: float, inputs: str, n: int, T: int, 
     rec = runs["sparse"].records
     out_key = make_cell(cfg).output_key
     masks = {k: v.numpy() for k, v in params.masks.items()}
-    predicted = exact_counts(cell, masks, (x != 0).numpy(), (rec[out_key] != 0).numpy(), (rec["d"] != 0).numpy())
+    nonzero = ((x != 0).numpy(), (rec[out_key] != 0).numpy(), (rec["d"] != 0).numpy())
+    predicted = exact_counts(cell, masks, *nonzero)
     c_sparse = runs["sparse"].counters
     alpha, beta = c_sparse.mean("alpha"), c_sparse.mean("beta")
     expected = expected_counts(cell, n, n_in, T, alpha, beta, omega, x_density=float((x != 0).double().mean()))
@@ -72,6 +75,10 @@ def _run_case(cell: str, reset: str, omega: float, inputs: str, n: int, T: int, 
             case["exact_max_abs_error"][f"{mode}.{field}"] = err
             total = float(measured[field].sum()) / B
             case["statistical_rel_error"][f"{mode}.{field}"] = (expected[mode][field] - total) / total if total else 0.0
+    for rule in RULES:
+        measured = run_rtrl(params, x, credits, mode=rule).counters.per_step
+        for field, value in rule_counts(cell, rule, masks, *nonzero).items():
+            case["exact_max_abs_error"][f"{rule}.{field}"] = int(np.abs(value - measured[field]).max())
     dense_inf = runs["dense"].counters.total("influence_macs")
     omega_m = c_sparse.sparsity["omega_maskable"]
     t1 = table1("rtrl-both", n, 1, T, alpha, beta, omega_m)

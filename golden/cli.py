@@ -29,6 +29,7 @@ from golden.fixed_errors import measure
 from golden.outlock import locked_folder
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
+from golden.snap import RULES
 from golden.threads import cores, step_work, use_threads
 from golden.trace import TRACE_ALGOS, make_trace
 from golden.train import ALGOS, TrainConfig, train
@@ -88,7 +89,9 @@ def build_parser() -> Parser:
         default="sparse-rtrl",
         help=f"the gradient stored as grad_<param>: one of {', '.join(TRACE_ALGOS)} (default sparse-rtrl)",
     )
-    demo = sub.add_parser("demo", help="BPTT vs dense vs sparse RTRL on one random sequence: agreement and costs")
+    demo = sub.add_parser(
+        "demo", help="BPTT vs dense and sparse RTRL and the approximate rules on one random sequence: agreement, costs"
+    )
     _add_cell_options(demo)
     demo.add_argument(
         "--json", help="also write the sparse run's counters (per-step arrays) to this file (or FOLDER/counters.json)"
@@ -289,6 +292,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t2 = time.perf_counter()
     sparse = run_rtrl(params, x, credits, mode="sparse")
     t3 = time.perf_counter()
+    rules = {}
+    for rule in RULES:
+        start = time.perf_counter()
+        rules[rule] = (run_rtrl(params, x, credits, mode=rule), time.perf_counter() - start)
     s = sparse.counters
     print(
         f"{cfg.cell} ({cfg.reset} reset) n={cfg.n} n_in={cfg.n_in} T={x.shape[0]} B={x.shape[1]} "
@@ -305,7 +312,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(header)
     print(f"{'bptt':<12}{'(reference)':>20}{'-':>22}{'-':>16}{'-':>15}{t1 - t0:>9.3f}")
-    for name, run, dt in (("rtrl-dense", dense, t2 - t1), ("rtrl-sparse", sparse, t3 - t2)):
+    runs = [("rtrl-dense", dense, t2 - t1), ("rtrl-sparse", sparse, t3 - t2)]
+    for name, run, dt in runs + [(rule, run, dt) for rule, (run, dt) in rules.items()]:
         c = run.counters
         print(
             f"{name:<12}{_rel_error(run.grads, g_bptt):>20.2e}{c.mean('influence_macs'):>22.0f}"
@@ -317,11 +325,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"sparse/dense influence MACs: measured {ratio:.4f}; Table 1 rtrl-both "
         f"(1-beta)^2 (1-omega)^2 = {table1:.4f} with the measured mean beta and omega of the maskable parameters"
     )
+    print("approximate rules against dense RTRL (n^2 p MACs, n p entries): measured, and Table 1 at the measured omega")
+    dense_macs, dense_entries = dense.counters.mean("influence_macs"), cfg.n * sp["p_total"]
+    for rule, (run, _) in rules.items():
+        c = run.counters
+        macs, entries = _table1_rule_ratios(rule, cfg.n, sp["omega_maskable"])
+        print(
+            f"  {rule:<6} influence MACs {c.mean('influence_macs') / dense_macs:.3g} (Table 1 {macs}), "
+            f"stored entries {c.mean('influence_stored') / dense_entries:.3g} (Table 1 {entries})"
+        )
     if json_out:
         counters = {"dense": dense.counters.to_json(False), "sparse": s.to_json()}
+        counters.update({rule: run.counters.to_json() for rule, (run, _) in rules.items()})
         atomic_write_text(json_out, json.dumps(counters, indent=1))
         print(f"wrote {json_out}")
     return 0
+
+
+def _table1_rule_ratios(rule: str, n: int, omega: float) -> tuple[str, str]:
+    """Table 1's influence MACs and memory of a SnAp row over dense RTRL's n^2 p and n p: SnAp-1
+    w~ p / n^2 p and w~ p / n p, SnAp-2 w~^3 and w~^2; e-prop is not in Table 1."""
+    w = 1 - omega
+    if rule == "snap1":
+        return f"{w / n**2:.3g}", f"{w / n:.3g}"
+    if rule == "snap2":
+        return f"{w**3:.3g}", f"{w**2:.3g}"
+    return "-", "-"
 
 
 def _table1_ratio(c) -> float:

@@ -3,6 +3,8 @@ cost model's exact accounting (costmodel.exact_rules)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,10 +13,14 @@ from conftest import CELL_VARIANTS, make_problem, rel_error
 from costmodel.exact_rules import rule_counts, rule_pattern
 from golden.bptt import bptt_gradients
 from golden.cells import make_cell
+from golden.cli import main as golden_main
 from golden.errors import UserError
 from golden.immediate import ImmediatePlan
+from golden.params import CellParams
 from golden.rtrl import run_rtrl
 from golden.snap import influence_pattern
+from golden.trace import load_trace
+from golden.train import TrainConfig
 
 RULE_ORDER = {"snap1": 1, "snap2": 2, "snap3": 3, "eprop": 1}
 
@@ -132,3 +138,35 @@ def test_unknown_mode_is_a_user_error():
     for mode in ("snap0", "snapx", "eprop2"):
         with pytest.raises(UserError, match="mode: unknown mode"):
             run_rtrl(params, x, credits, mode=mode)
+
+
+@pytest.mark.parametrize("algo", ["snap1", "eprop"])
+def test_trace_holds_the_rule_gradient(tmp_path, algo):
+    out = tmp_path / "t.npz"
+    args = ["trace", "--n", "6", "--omega", "0.5", "--steps", "7", "--batch", "2", "--epsilon", "0.5"]
+    assert golden_main([*args, "--algo", algo, "--out", str(out)]) == 0
+    trace = load_trace(out)
+    assert trace.meta["algo"] == algo and algo in trace.meta["gradient"].lower().replace("-", "")
+    params = trace.params()
+    want = run_rtrl(params, trace.tensor("x"), trace.credits(), mode=algo).grads
+    exact = run_rtrl(params, trace.tensor("x"), trace.credits(), mode="sparse").grads
+    got = {k: trace.tensor(f"grad_{k}") for k in want}
+    assert max(rel_error(got, want).values()) == 0
+    assert max(rel_error(got, exact).values()) > 1e-6  # the approximation is what was stored
+
+
+def test_trace_rejects_an_unknown_algo(tmp_path, capsys):
+    assert golden_main(["trace", "--n", "4", "--algo", "snap9x", "--out", str(tmp_path / "t.npz")]) != 0
+    assert "--algo: got 'snap9x'" in capsys.readouterr().err
+    assert not (tmp_path / "t.npz").exists()
+
+
+@pytest.mark.parametrize("algo", ["snap2", "eprop"])
+def test_train_with_a_rule(tmp_path, algo):
+    args = ["train", "--algo", algo, "--n", "6", "--omega", "0.5", "--iterations", "3", "--batch", "4"]
+    assert golden_main([*args, "--samples", "64", "--eval-every", "3", "--out", str(tmp_path), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["config"]["algo"] == algo and metrics["iterations_done"] == 3
+    config = TrainConfig(algo=algo, n=6, omega=0.5)
+    size = int(influence_pattern(CellParams.initialise(config.cell_config()), RULE_ORDER[algo]).sum())
+    assert all(h["influence_stored"] == size for h in metrics["history"])
