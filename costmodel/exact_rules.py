@@ -16,8 +16,7 @@ S_J P_i. Counts per sample and step, t = 0 having no previous influence matrix:
                         (src = d_{t-1} for the EGRU, 1 for the GRU and the threshold RNN)
     influence (e-prop)  t > 0: |P_1| (one product with J's diagonal per entry)
     vectorised          t > 0: sum_w |P[:, w]|^2 (SnAp-n: each column group's rows by rows), |P_1| (e-prop)
-    immediate           entries of P_1; of a recurrent block V_* only those whose column's source
-                        output was non-zero at t - 1
+    immediate           |P_1| (every entry of M̄_t's pattern is formed)
     gradient, stored    |P| every step
     forward             as sparse RTRL (event-driven)
 """
@@ -60,21 +59,18 @@ def _structure(shape: CellShape, masks: dict[str, np.ndarray]) -> tuple[np.ndarr
 
 
 def rule_pattern(cell: str, masks: dict[str, np.ndarray], n: int, n_in: int, order: int) -> dict[str, np.ndarray]:
-    """P_order over the kept columns: {"P": bool [n, p_kept], "S_J": [n, n], "recurrent_source": [p_kept]}
-    where recurrent_source is the source unit j of a V_* column (-1 for the others)."""
+    """P_order over the kept columns: {"P": bool [n, p_kept], "S_J": [n, n]}."""
     shape = CellShape(cell, n, n_in)
     S_J, sens = _structure(shape, masks)
-    columns, sources = [], []
+    columns = []
     for name, rows, cols, maskable, _ in shape.blocks():
         kept = _mask(masks, name, n) if maskable else np.ones((rows, cols), bool)
-        m, j = np.nonzero(kept)
-        columns.append(sens[name][:, m])
-        sources.append(j if name.startswith("V") else np.full(m.size, -1))
+        columns.append(sens[name][:, np.nonzero(kept)[0]])
     P = np.concatenate(columns, axis=1)
     S = S_J.astype(np.int64)
     for _ in range(order - 1):
         P = P | ((S @ P.astype(np.int64)) > 0)
-    return {"P": P, "S_J": S_J, "recurrent_source": np.concatenate(sources)}
+    return {"P": P, "S_J": S_J}
 
 
 def rule_counts(
@@ -104,11 +100,6 @@ def rule_counts(
         src = prev_d if cell == "egru" else np.ones_like(prev_d)
         influence = later * (diagonal + src.astype(np.int64) @ Q)
         vectorised = later * int((P.sum(0) ** 2).sum())
-    entries_per_column = P1.sum(0)
-    recurrent = pat["recurrent_source"] >= 0
-    per_source = np.bincount(pat["recurrent_source"][recurrent], weights=entries_per_column[recurrent], minlength=n)
-    prev_out = np.concatenate([np.zeros((1, B, n), bool), out_nonzero[:-1]]).astype(np.int64)
-    immediate = int(entries_per_column[~recurrent].sum()) + prev_out @ per_source.astype(np.int64)
     sparse = exact_counts(cell, masks, x_nonzero, out_nonzero, d_nonzero)["sparse"]
     ones = np.ones((T, B), dtype=np.int64)
     return {
@@ -116,7 +107,7 @@ def rule_counts(
         "effective_forward_macs": sparse["effective_forward_macs"],
         "influence_macs": influence,
         "influence_macs_vectorised": vectorised,
-        "immediate_macs": immediate,
+        "immediate_macs": int(P1.sum()) * ones,
         "gradient_macs": size * ones,
         "influence_stored": size * ones,
     }

@@ -30,6 +30,7 @@ from golden.outlock import locked_folder
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
 from golden.snap import RULES
+from golden.tasks import TASKS
 from golden.threads import cores, step_work, use_threads
 from golden.trace import TRACE_ALGOS, make_trace
 from golden.train import ALGOS, TrainConfig, train
@@ -97,7 +98,14 @@ def build_parser() -> Parser:
         "--json", help="also write the sparse run's counters (per-step arrays) to this file (or FOLDER/counters.json)"
     )
 
-    t = sub.add_parser("train", help="train on the spiral task with BPTT, exact RTRL or an approximate rule")
+    t = sub.add_parser("train", help="train on the spiral or cue task with BPTT, exact RTRL or an approximate rule")
+    t.add_argument("--task", default="spiral", help=f"one of {', '.join(TASKS)} (default spiral)")
+    t.add_argument(
+        "--dt",
+        type=float,
+        default=1.0,
+        help="the cue task's time step in ms (default 1, as published; 25 gives 88 steps a sequence)",
+    )
     t.add_argument("--cell", default="egru", help=f"one of {', '.join(CELLS)} (default egru)")
     t.add_argument("--reset", default="paper", help=f"EGRU reset, one of {', '.join(RESETS)} (default paper)")
     t.add_argument("--algo", default="sparse-rtrl", help=f"one of {', '.join(ALGOS)} (default sparse-rtrl)")
@@ -361,7 +369,7 @@ def _table1_ratio(c) -> float:
 def cmd_train(args: argparse.Namespace) -> int:
     fields = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__ if hasattr(args, k)}
     config = TrainConfig(**fields)
-    use_threads(args.threads, step_work(config.algo, config.n, 2, config.batch))
+    use_threads(args.threads, step_work(config.algo, config.n, config.cell_config().n_in, config.batch))
     with locked_folder(out_folder(args.out)) as out:
 
         def kept(iteration: int) -> None:

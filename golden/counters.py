@@ -16,8 +16,7 @@ sample at one step; a sample's skipping decisions are its own, as in hardware pr
                             (value-dependent; none for hundreds of steps)
     immediate_macs          entries of Mbar_t formed: per entry of a diagonal block (a parameter acting
                             on its own unit) 1, of a dense block n; sparse forms only kept entries;
-                            SnAp-n and e-prop: the entries of P_1, those of a block whose operand is
-                            the previous output only where it is non-zero
+                            SnAp-n and e-prop: every entry of P_1
     gradient_macs           M_t^T (dS/ds_t): n * p dense; n * p_kept sparse; |P_n| SnAp-n, |P_1| e-prop
     influence_stored        influence entries held: n * p dense; (rows that may be non-zero) * p_kept sparse;
                             the pattern's entries |P_n| (SnAp-n), |P_1| (e-prop)

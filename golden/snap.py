@@ -15,15 +15,16 @@ inside V_z, so S^r is kept V_z) and theta (y'_l depends on theta_l, S^theta is G
 other units within the step, and there SnAp-1 keeps the off-diagonal J[k, l] between pattern rows
 while e-prop drops them.
 
-Layout. M holds exactly the pattern's entries, [B, |P|], grouped by column pattern: the columns
-with the same rows R form a group whose entries are a dense [B, |R|, |C|] block, so SnAp's product
-is one batched product J[R, R] M_g per group. Per sample and step the algorithm performs, for each
+Layout. M holds exactly the pattern's entries, entry-major [|P|, B] (a gather of entries then
+copies whole rows of B samples), grouped by column pattern: the columns with the same rows R form a
+group whose entries are a dense [|R|, |C|, B] block, so SnAp's product is one batched product
+J[R, R] M_g per group. Per sample and step the algorithm performs, for each
 entry (k, w) of P, J[k, k] M[k, w] where (k, k) is in S_J, and J[k, l] M[l, w] for every other row l
 of w's pattern with (k, l) in S_J whose source is active (src_l != 0; J = diag(decay) + G diag(src)
 makes J[k, l] = 0 otherwise): that is `influence_macs`. The batched product multiplies all |R|^2
 pairs of each group (the entries it skips are exact zeros); `influence_macs_vectorised` reports it.
-Mbar_t is formed on P_1 only, an entry of a block whose operand is the previous output (V_u, V_r,
-V_z) only where that operand is non-zero.
+Mbar_t is formed on every entry of P_1 and on nothing else: one gather of S^P[k, m] and operand[j]
+per entry, all blocks at once.
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ class PatternInfluence:
         self.size = start
         index = torch.full((cfg.n, params.p_kept), -1, dtype=torch.int64)
         index[self.rows, self.cols] = torch.arange(start)
-        self.immediate = self._immediate_entries(plan, structure.sensitivity, index)
-        self.M = torch.zeros(batch, start, dtype=cfg.torch_dtype)
+        self.sensitivity, self.index = structure.sensitivity, index
+        self.immediate: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.M = torch.zeros(start, batch, dtype=cfg.torch_dtype)
         self.started = False
         S_J = structure.jacobian
         P64, off = P.to(torch.int64), (S_J & ~torch.eye(cfg.n, dtype=torch.bool)).to(torch.int64)
@@ -104,19 +106,26 @@ class PatternInfluence:
         self.vectorised_macs = int((P64.sum(0) ** 2).sum())
         self._pending: tuple[torch.Tensor, list[torch.Tensor] | None] | None = None
 
-    @staticmethod
-    def _immediate_entries(plan: ImmediatePlan, sensitivity: dict[str, torch.Tensor], index: torch.Tensor):
-        """Per block: (k, m, j, e) of every P_1 entry in its columns: Mbar[k, (m, j)] = S[k, m] operand[j]."""
-        entries = {}
-        for name, (m_idx, j_idx, cols) in plan.columns.items():
-            k, local = torch.nonzero(sensitivity[name][:, m_idx], as_tuple=True)
-            entries[name] = (k, m_idx[local], j_idx[local], index[k, cols.start + local])
-        return entries
+    def _immediate_entries(self, lin: Linearization) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every P_1 entry e = (k, (P, m, j)) as flat indices into the blocks' S^P and operands laid
+        side by side (plan.columns' block order; a diagonal S^P [B, n] read at k = m, a dense one
+        [B, n, rows] at k rows + m) and into M: Mbar[e] = S^P[k, m] operand^P[j]."""
+        s_idx, o_idx, e_idx, s_off, o_off = [], [], [], 0, 0
+        for name, (m_idx, j_idx, cols) in self.plan.columns.items():
+            sens = lin.sens[name]
+            k, local = torch.nonzero(self.sensitivity[name][:, m_idx], as_tuple=True)
+            m, j = m_idx[local], j_idx[local]
+            s_idx.append(s_off + (k if sens.diagonal else k * sens.S.shape[2] + m))
+            o_idx.append(o_off + j)
+            e_idx.append(self.index[k, cols.start + local])
+            s_off += sens.S[0].numel()
+            o_off += sens.operand.shape[1]
+        return torch.cat(s_idx), torch.cat(o_idx), torch.cat(e_idx)
 
     def step(self, lin: Linearization, cbar: torch.Tensor) -> dict[str, torch.Tensor]:
         """M_t = (J_t M_{t-1}) on the pattern (e-prop: diag(J_t) M_{t-1}) + Mbar_t on P_1; the
         gradient M_t^T cbar_t. Counted as the module doc says."""
-        B = self.M.shape[0]
+        B = self.M.shape[1]
         none = torch.zeros(B, dtype=torch.int64)
         influence, vectorised = none, none
         if self.started:
@@ -124,22 +133,23 @@ class PatternInfluence:
             if lin.decay is not None:
                 J = J + torch.diag_embed(lin.decay)
             if self.diagonal_only:
-                self.M = J.diagonal(dim1=1, dim2=2)[:, self.rows] * self.M
+                self.M = J.diagonal(dim1=1, dim2=2).T.contiguous().index_select(0, self.rows) * self.M
                 influence = vectorised = torch.full((B,), self.size, dtype=torch.int64)
             else:
                 new = torch.empty_like(self.M)
                 for R, span in self.groups:
-                    block = self.M[:, span].view(B, R.numel(), -1)
-                    new[:, span] = torch.bmm(J[:, R][:, :, R], block).view(B, -1)
+                    block = self.M[span].view(R.numel(), -1, B)
+                    new[span] = torch.einsum("bkl,lcb->kcb", J[:, R][:, :, R], block).reshape(-1, B)
                 self.M = new
                 influence = self.diagonal_macs + (lin.src != 0).to(torch.int64) @ self.source_macs
                 vectorised = torch.full((B,), self.vectorised_macs, dtype=torch.int64)
         self.started = True
         formed = self._add_immediate(lin)
-        grad = self.M.new_zeros(self.params.p_kept).index_add_(0, self.cols, (self.M * cbar[:, self.rows]).sum(0))
+        weighted = (self.M * cbar.T.contiguous().index_select(0, self.rows)).sum(1)
+        grad = self.M.new_zeros(self.params.p_kept).index_add_(0, self.cols, weighted)
         full = self.M.new_zeros(self.params.p_total)
         full[self.params.kept_index] = grad
-        nonzero = [(self.M != 0).sum(-1)] if self.measure_nonzero else None
+        nonzero = [(self.M != 0).sum(0)] if self.measure_nonzero else None
         self._pending = (full, nonzero)
         entries = torch.full((B,), self.size, dtype=torch.int64)
         return {
@@ -152,21 +162,15 @@ class PatternInfluence:
         }
 
     def _add_immediate(self, lin: Linearization) -> torch.Tensor:
-        """M += Mbar_t on P_1; returns the entries formed per sample [B]."""
-        B = self.M.shape[0]
-        formed = torch.zeros(B, dtype=torch.int64)
-        for name, (k, m, j, e) in self.immediate.items():
-            s = lin.sens[name]
-            if s.event_operand:
-                b, i = torch.nonzero(s.operand[:, j] != 0, as_tuple=True)
-                S = s.S[b, k[i]] if s.diagonal else s.S[b, k[i], m[i]]
-                self.M[b, e[i]] += S * s.operand[b, j[i]]
-                formed += torch.bincount(b, minlength=B)
-            else:
-                S = s.S[:, k] if s.diagonal else s.S[:, k, m]
-                self.M[:, e] += S * s.operand[:, j]
-                formed += k.numel()
-        return formed
+        """M += Mbar_t on P_1, every block in one gather; returns the entries formed per sample [B]."""
+        if self.immediate is None:
+            self.immediate = self._immediate_entries(lin)
+        s_idx, o_idx, e_idx = self.immediate
+        B = self.M.shape[1]
+        S = torch.cat([lin.sens[name].S.reshape(B, -1) for name in self.plan.columns], 1).T.contiguous()
+        operand = torch.cat([lin.sens[name].operand for name in self.plan.columns], 1).T.contiguous()
+        self.M.index_add_(0, e_idx, S.index_select(0, s_idx) * operand.index_select(0, o_idx))
+        return torch.full((B,), e_idx.numel(), dtype=torch.int64)
 
     def flush(self) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """The gradient of the step just taken [p] and, when measuring, its non-zero entries per sample."""
@@ -175,9 +179,9 @@ class PatternInfluence:
 
     def full(self) -> torch.Tensor:
         """M_t over the full parameter layout, [B, n, p] (zero outside the pattern)."""
-        B = self.M.shape[0]
+        B = self.M.shape[1]
         out = self.M.new_zeros(B, self.params.config.n, self.params.p_total)
-        out[:, self.rows, self.params.kept_index[self.cols]] = self.M
+        out[:, self.rows, self.params.kept_index[self.cols]] = self.M.T
         return out
 
     @property

@@ -26,6 +26,11 @@ class Split:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    def batch(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x [T, B, 2], y [B]) for the samples idx."""
+        index = torch.tensor(idx, dtype=torch.int64)
+        return self.x[:, index], self.y[index]
+
 
 def spiral_dataset(
     n_samples: int = 10_000,

@@ -1,11 +1,12 @@
-"""Training on the spiral task with BPTT, dense or sparse RTRL, or an approximate rule (SnAp-1,
-SnAp-2, e-prop: golden.snap); metrics, checkpoints, resume.
+"""Training on a task (the spiral or the cue task, golden.tasks) with BPTT, dense or sparse RTRL, or
+an approximate rule (SnAp-1, SnAp-2, e-prop: golden.snap); metrics, checkpoints, resume.
 
-Readout: logit = w_out . s_T + b_out on the cell's RTRL state at the last step (EGRU: c_T, the
-membrane-like internal state; threshold RNN: a_T; GRU: h_T), with a binary cross-entropy loss
-averaged over the batch. A readout of the EGRU's y_T would see mostly zeros (most units are silent at
-any one step); c_T carries the same information densely and needs no extra influence matrix, since
-the loss credit is then dL/dc_T alone.
+Readout: logit_t = w_out . s_t + b_out on the cell's RTRL state at each scored step (the spiral:
+the last step; the cue task: the recall steps) (EGRU: c_t, the membrane-like internal state;
+threshold RNN: a_t; GRU: h_t), with a binary cross-entropy loss averaged over the scored steps and
+the batch; the prediction is the sign of the mean logit over the scored steps. A readout of the
+EGRU's y_t would see mostly zeros (most units are silent at any one step); c_t carries the same
+information densely and needs no extra influence matrix, since the loss credit is then dL/dc_t alone.
 
 theta is trained as tau = logit(theta) (golden.params); Adam (lr 3e-3, batch 32, 1700 iterations,
 the paper's settings) updates W, V, b, tau and the readout; or SGD with momentum (`optimizer`
@@ -39,7 +40,7 @@ from golden.fixedpoint import FixedPointConfig, fixed_point
 from golden.optim import Signum
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
-from golden.spiral import spiral_dataset
+from golden.tasks import make_task, task_shape
 
 ALGOS = ("bptt", "rtrl", "sparse-rtrl", "snap1", "snap2", "eprop")
 RTRL_MODE = {"rtrl": "dense", "sparse-rtrl": "sparse"}  # the approximate rules run as golden.snap's modes
@@ -56,6 +57,8 @@ def power_of_two_exponent(value: float) -> int | None:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    task: str = "spiral"
+    dt: float = 1.0  # the cue task's time step in ms (golden.cue)
     cell: str = "egru"
     reset: str = "paper"
     n: int = 16
@@ -102,7 +105,7 @@ class TrainConfig:
                 raise UserError(f"update_every: got {self.update_every}; expected a positive integer")
             if self.algo == "bptt":
                 raise UserError("update_every: online updates need an RTRL algorithm, not bptt")
-        self.cell_config()  # validates the cell fields
+        self.cell_config()  # validates the task, the time step and the cell fields
         if self.numerics == "fixed":
             self._check_fixed()
         elif self.formats:
@@ -113,6 +116,8 @@ class TrainConfig:
         sgdm or signum by shifts, so lr, 1 - momentum and the batch are powers of two."""
         if self.cell != "egru":
             raise UserError(f"cell: {self.cell!r}; --numerics fixed trains the egru cell only")
+        if self.task != "spiral":
+            raise UserError(f"task: {self.task!r}; --numerics fixed trains the spiral task only")
         if self.algo != "sparse-rtrl":
             raise UserError(f"algo: {self.algo!r}; --numerics fixed runs exact sparse RTRL (sparse-rtrl)")
         if self.optimizer == "adam":
@@ -144,7 +149,7 @@ class TrainConfig:
             cell=self.cell,
             reset=self.reset,
             n=self.n,
-            n_in=2,
+            n_in=task_shape(self.task, self.dt)[0],
             gamma=self.gamma,
             epsilon=self.epsilon,
             omega=self.omega,
@@ -175,7 +180,9 @@ class Trainer:
         self.config = config
         self.out = out
         self.cell = make_cell(config.cell_config())
-        self.data = spiral_dataset(config.n_samples, config.data_seed, dtype=config.cell_config().torch_dtype)
+        dtype = config.cell_config().torch_dtype
+        self.task = make_task(config.task, config.n_samples, config.data_seed, config.dt, dtype)
+        self.data = self.task.splits
         self.params, leaves = initial_leaves(config)
         self.leaves = {k: v.requires_grad_(True) for k, v in leaves.items()}
         leaves = list(self.leaves.values())
@@ -201,12 +208,18 @@ class Trainer:
 
     def _batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         train = self.data["train"]
-        idx_t = torch.tensor(batch_indices(i, len(train), self.config.batch, self.config.seed))
-        return train.x[:, idx_t], train.y[idx_t]
+        return train.batch(batch_indices(i, len(train), self.config.batch, self.config.seed))
 
     # -- one iteration ------------------------------------------------------------------------
     def _logit(self, state: torch.Tensor) -> torch.Tensor:
         return state @ self.leaves["w_out"] + self.leaves["b_out"]
+
+    @staticmethod
+    def _scores(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, correct [B]) of the scored steps' logits [R, B]: the binary cross-entropy averaged
+        over steps and batch; correct where the mean logit's sign matches the label."""
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y.expand_as(logits))
+        return loss, ((logits.mean(0) > 0).to(y.dtype) == y)
 
     def _step_bptt(self, x, y) -> dict[str, Any]:
         P = {k: v for k, v in self.leaves.items() if k in self.params.tensors}
@@ -214,34 +227,40 @@ class Trainer:
             P["theta"] = torch.sigmoid(self.leaves["tau"])
         P = {k: (v * self.params.masks[k] if k in self.params.masks else v) for k, v in P.items()}
         prev = self.cell.initial(x.shape[1])
-        outs, ds = [], []
-        for t in range(x.shape[0]):
+        outs, ds, logits = [], [], []
+        T = x.shape[0]
+        for t in range(T):
             prev = self.cell.step(P, prev, x[t])
             outs.append(prev[self.cell.output_key].detach())
             ds.append(prev["d"].detach())
-        logit = self._logit(prev[self.cell.state_key])
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
+            if t >= T - self.task.scored:
+                logits.append(self._logit(prev[self.cell.state_key]))
+        loss, correct = self._scores(torch.stack(logits), y)
         loss.backward()
         return {
             "loss": loss.item(),
-            "acc": ((logit > 0).to(y.dtype) == y).double().mean().item(),
+            "acc": correct.double().mean().item(),
             "alpha": float((torch.stack(outs) == 0).double().mean()),
             "beta": float((torch.stack(ds) == 0).double().mean()),
         }
 
     def _step_rtrl(self, x, y) -> dict[str, Any]:
         T, B = x.shape[0], x.shape[1]
-        final: dict[str, torch.Tensor] = {}
+        R = self.task.scored
+        readout = {"w_out": torch.zeros_like(self.leaves["w_out"]), "b_out": torch.zeros_like(self.leaves["b_out"])}
+        logits: list[torch.Tensor] = []
         key = self.cell.state_key
 
         def credit(t: int, rec) -> dict[str, torch.Tensor]:
             credits = {k: torch.zeros_like(rec[k]) for k in self.cell.credit_keys}
-            if t == T - 1:
+            if t >= T - R:
                 with torch.no_grad():
                     logit = self._logit(rec[key])
-                    g = (torch.sigmoid(logit) - y) / B  # dL/dlogit for the mean BCE
+                    g = (torch.sigmoid(logit) - y) / (B * R)  # dL/dlogit_t for the mean BCE
                 credits[key] = g[:, None] * self.leaves["w_out"].detach()
-                final.update(state=rec[key], logit=logit, g=g)
+                readout["w_out"] += g @ rec[key]
+                readout["b_out"] += g.sum()
+                logits.append(logit)
             return credits
 
         mode = RTRL_MODE.get(self.config.algo, self.config.algo)
@@ -251,7 +270,7 @@ class Trainer:
 
             def on_update(grads):
                 chunks.append(grads)
-                self._apply(grads, final)
+                self._apply(grads, readout)
 
         result = run_rtrl(
             self.params,
@@ -263,13 +282,13 @@ class Trainer:
             final_influence=True,
         )
         if on_update is None:
-            self._apply(result.grads, final)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(final["logit"], y)
+            self._apply(result.grads, readout)
+        loss, correct = self._scores(torch.stack(logits), y)
         c = result.counters
         dense_influence = c.n * c.n * c.sparsity["p_total"] * T * B
         return {
             "loss": loss.item(),
-            "acc": ((final["logit"] > 0).to(y.dtype) == y).double().mean().item(),
+            "acc": correct.double().mean().item(),
             "alpha": c.mean("alpha"),
             "beta": c.mean("beta"),
             "forward_macs": c.total("forward_macs"),
@@ -282,16 +301,17 @@ class Trainer:
             "influence_zero_fraction_output": result.final_influence["output_zero_fraction"],
         }
 
-    def _apply(self, grads: dict[str, torch.Tensor], final: dict[str, torch.Tensor]) -> None:
-        """Adam step from RTRL gradients (theta's through tau) and the readout's own gradient."""
+    def _apply(self, grads: dict[str, torch.Tensor], readout: dict[str, torch.Tensor]) -> None:
+        """Optimiser step from RTRL gradients (theta's through tau) and the readout's own gradient
+        accumulated since the last step (sum over scored steps of dL/dlogit_t s_t, and of dL/dlogit_t),
+        which restarts at zero."""
         for k, leaf in self.leaves.items():
             if k == "tau":
                 th = torch.sigmoid(leaf.detach())
                 leaf.grad = grads["theta"] * th * (1 - th)
-            elif k == "w_out":
-                leaf.grad = final["g"] @ final["state"] if final else torch.zeros_like(leaf)
-            elif k == "b_out":
-                leaf.grad = final["g"].sum() if final else torch.zeros_like(leaf)
+            elif k in readout:
+                leaf.grad = readout[k].clone()
+                readout[k].zero_()
             else:
                 leaf.grad = grads[k].clone()
         self.optimizer.step()
@@ -314,21 +334,30 @@ class Trainer:
     # -- evaluation ---------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, float]:
-        """Loss, accuracy, alpha and beta on a whole split (forward pass only)."""
+        """Loss, accuracy, alpha and beta on a whole split (forward pass only, EVAL_CHUNK samples at
+        a time)."""
         self.sync()
         data = self.data[split]
         P = self.params.effective()
-        prev = self.cell.initial(len(data))
-        zeros_out = zeros_d = 0
-        for t in range(data.x.shape[0]):
-            prev = self.cell.step(P, prev, data.x[t])
-            zeros_out += int((prev[self.cell.output_key] == 0).sum())
-            zeros_d += int((prev["d"] == 0).sum())
-        logit = self._logit(prev[self.cell.state_key])
-        total = data.x.shape[0] * len(data) * self.config.n
+        zeros_out = zeros_d = correct = 0
+        loss = 0.0
+        for first in range(0, len(data), EVAL_CHUNK):
+            x, y = data.batch(list(range(first, min(len(data), first + EVAL_CHUNK))))
+            prev = self.cell.initial(x.shape[1])
+            logits = []
+            for t in range(x.shape[0]):
+                prev = self.cell.step(P, prev, x[t])
+                zeros_out += int((prev[self.cell.output_key] == 0).sum())
+                zeros_d += int((prev["d"] == 0).sum())
+                if t >= x.shape[0] - self.task.scored:
+                    logits.append(self._logit(prev[self.cell.state_key]))
+            chunk_loss, chunk_correct = self._scores(torch.stack(logits), y)
+            loss += chunk_loss.item() * x.shape[1]
+            correct += int(chunk_correct.sum())
+        total = self.task.T * len(data) * self.config.n
         return {
-            "loss": torch.nn.functional.binary_cross_entropy_with_logits(logit, data.y).item(),
-            "accuracy": ((logit > 0).to(data.y.dtype) == data.y).double().mean().item(),
+            "loss": loss / len(data),
+            "accuracy": correct / len(data),
             "alpha": zeros_out / total,
             "beta": zeros_d / total,
         }
@@ -372,6 +401,9 @@ class Trainer:
             "evals": self.evals,
             "history": self.history,
         }
+
+
+EVAL_CHUNK = 1000  # samples per forward pass when evaluating a split
 
 
 def finish_iteration(trainer: Any, stats: dict[str, Any], omega: float, t0: float) -> dict[str, Any]:
@@ -461,7 +493,8 @@ def train(
         total=config.iterations,
         initial=trainer.iteration,
         disable=not progress,
-        desc=f"{config.algo} {config.cell} omega={config.omega}" + (" fixed" if config.numerics == "fixed" else ""),
+        desc=f"{config.task} {config.algo} {config.cell} omega={config.omega}"
+        + (" fixed" if config.numerics == "fixed" else ""),
         unit="it",
     )
     while trainer.iteration < config.iterations:
