@@ -1,4 +1,5 @@
-"""Exact accounting of the approximate learning rules (SnAp-n, e-prop) from masks and per-step masks.
+"""Exact accounting of BPTT and of the approximate learning rules (SnAp-n, e-prop) from masks and
+per-step masks.
 
 Derived from the cells' equations (DESIGN.md contract 7), independently of golden's implementation.
 Structure of J_t = diag(decay) + G diag(src) and of the immediate influence, per cell:
@@ -19,6 +20,14 @@ S_J P_i. Counts per sample and step, t = 0 having no previous influence matrix:
     immediate           |P_1| (every entry of M̄_t's pattern is formed)
     gradient, stored    |P| every step
     forward             as sparse RTRL (event-driven)
+
+BPTT by the adjoint recursion (golden.bptt.run_bptt), per sample and step:
+
+    activation_words    record words + n_in: EGRU 8 n, GRU 5 n, threshold RNN 4 n
+    backward_macs       p_kept + the entries of each distinct dense S^P (the r gates' V_z pattern once,
+                        the EGRU's theta G | I once) + for t > 0 the products of J^T delta:
+                        EGRU, GRU  n + sum_l [src_l != 0] (|S_J[:, l]| - 1)
+                        trnn       sum_k [d_t,k != 0] |S_J[k, :]|
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from costmodel.errors import UserError
 from costmodel.exact import CellShape, exact_counts
 
 RULES = ("snap1", "snap2", "eprop")
+RECORD_WORDS = {"egru": 8, "gru": 5, "trnn": 4}  # n-vectors per step in the cell's record
 
 
 def rule_order(rule: str) -> int:
@@ -110,4 +120,33 @@ def rule_counts(
         "immediate_macs": int(P1.sum()) * ones,
         "gradient_macs": size * ones,
         "influence_stored": size * ones,
+    }
+
+
+def bptt_counts(
+    cell: str, masks: dict[str, np.ndarray], x_nonzero: np.ndarray, out_nonzero: np.ndarray, d_nonzero: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Predicted counters of the adjoint BPTT (module doc), {field: [T, B]}; arguments as exact_counts."""
+    T, B, n_in = x_nonzero.shape
+    n = out_nonzero.shape[2]
+    shape = CellShape(cell, n, n_in)
+    S_J, sens = _structure(shape, masks)
+    kept = sum(
+        int(_mask(masks, name, n).sum()) if maskable else rows * cols
+        for name, rows, cols, maskable, _ in shape.blocks()
+    )
+    dense = 0 if cell == "trnn" else int(sens["V_r"].sum()) + (int(sens["theta"].sum()) if cell == "egru" else 0)
+    later = (np.arange(T) > 0)[:, None]
+    if cell == "trnn":
+        J = d_nonzero.astype(np.int64) @ S_J.sum(1)
+    else:
+        prev_d = np.concatenate([np.zeros((1, B, n), bool), d_nonzero[:-1]])
+        src = prev_d if cell == "egru" else np.ones_like(prev_d)
+        J = n + src.astype(np.int64) @ (S_J.sum(0) - 1)
+    sparse = exact_counts(cell, masks, x_nonzero, out_nonzero, d_nonzero)["sparse"]
+    return {
+        "forward_macs": sparse["forward_macs"],
+        "effective_forward_macs": sparse["effective_forward_macs"],
+        "backward_macs": kept + dense + later * J,
+        "activation_words": (RECORD_WORDS[cell] * n + n_in) * np.ones((T, B), dtype=np.int64),
     }

@@ -1,8 +1,8 @@
 """`costmodel validate`: the cost model against what the golden model counts.
 
 For every cell (EGRU with both resets, threshold RNN, GRU) and omega in {0, 0.5, 0.9}, on random
-inputs and on spiral-task inputs, it runs golden's dense and sparse RTRL and the approximate rules
-(SnAp-1, SnAp-2, e-prop) and compares per step and per sample: exact mode (predicted from the run's
+inputs and on spiral-task inputs, it runs golden's dense and sparse RTRL, the adjoint BPTT and the
+approximate rules (SnAp-1, SnAp-2, e-prop) and compares per step and per sample: exact mode (predicted from the run's
 masks; costmodel.exact and costmodel.exact_rules) must have zero error; statistical mode
 (from the run's mean alpha, beta and omega) reports its relative error on the totals. Beside them,
 Table 1's rtrl-both influence ratio with the same measured beta and omega, and the measured one.
@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from costmodel.exact import FIELDS, exact_counts, expected_counts
-from costmodel.exact_rules import RULES, rule_counts
+from costmodel.exact_rules import RULES, bptt_counts, rule_counts
 from costmodel.table1 import table1
 from golden.atomic import atomic_write_text
 
@@ -29,6 +29,7 @@ VARIANTS = (("egru", "paper"), ("egru", "subtractive"), ("trnn", "paper"), ("gru
 def _run_case(cell: str, reset: str, omega: float, inputs: str, n: int, T: int, B: int, seed: int) -> dict[str, Any]:
     import torch
 
+    from golden.bptt import run_bptt
     from golden.cells import make_cell
     from golden.config import CellConfig
     from golden.params import CellParams
@@ -75,6 +76,9 @@ def _run_case(cell: str, reset: str, omega: float, inputs: str, n: int, T: int, 
             case["exact_max_abs_error"][f"{mode}.{field}"] = err
             total = float(measured[field].sum()) / B
             case["statistical_rel_error"][f"{mode}.{field}"] = (expected[mode][field] - total) / total if total else 0.0
+    measured = run_bptt(params, x, credits).counters.per_step
+    for field, value in bptt_counts(cell, masks, *nonzero).items():
+        case["exact_max_abs_error"][f"bptt.{field}"] = int(np.abs(value - measured[field]).max())
     for rule in RULES:
         measured = run_rtrl(params, x, credits, mode=rule).counters.per_step
         for field, value in rule_counts(cell, rule, masks, *nonzero).items():

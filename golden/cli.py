@@ -17,7 +17,7 @@ import torch
 
 from golden.atomic import atomic_write_text
 from golden.bench import markdown, run_bench
-from golden.bptt import bptt_gradients
+from golden.bptt import bptt_gradients, run_bptt
 from golden.cells import make_cell
 from golden.checkpoint import load_checkpoint
 from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_cli
@@ -296,6 +296,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     g_bptt = bptt_gradients(params, x, credits)
     t1 = time.perf_counter()
+    adjoint = run_bptt(params, x, credits)
+    t_adjoint = time.perf_counter() - t1
+    t1 = time.perf_counter()
     dense = run_rtrl(params, x, credits, mode="dense")
     t2 = time.perf_counter()
     sparse = run_rtrl(params, x, credits, mode="sparse")
@@ -319,7 +322,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{'fwd MACs/step':>15}{'time s':>9}"
     )
     print(header)
+    print("(bptt-adjoint: backward MACs per step in the influence column, activation words held in the stored one)")
     print(f"{'bptt':<12}{'(reference)':>20}{'-':>22}{'-':>16}{'-':>15}{t1 - t0:>9.3f}")
+    a = adjoint.counters
+    print(
+        f"{'bptt-adjoint':<12}{_rel_error(adjoint.grads, g_bptt):>20.2e}{a.mean('backward_macs'):>22.0f}"
+        f"{a.total('activation_words') / a.batch:>16.0f}{a.mean('forward_macs'):>15.0f}{t_adjoint:>9.3f}"
+    )
     runs = [("rtrl-dense", dense, t2 - t1), ("rtrl-sparse", sparse, t3 - t2)]
     for name, run, dt in runs + [(rule, run, dt) for rule, (run, dt) in rules.items()]:
         c = run.counters
@@ -342,8 +351,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"  {rule:<6} influence MACs {c.mean('influence_macs') / dense_macs:.3g} (Table 1 {macs}), "
             f"stored entries {c.mean('influence_stored') / dense_entries:.3g} (Table 1 {entries})"
         )
+    T = x.shape[0]
+    print(
+        f"  bptt   backward MACs per step {a.mean('backward_macs'):.0f} "
+        f"(Table 1 n^2 + p = {cfg.n**2 + sp['p_total']}), "
+        f"activation words {a.total('activation_words') / a.batch:.0f} (Table 1 T n = {T * cfg.n}; we keep the record"
+        " and x_t of every step)"
+    )
     if json_out:
-        counters = {"dense": dense.counters.to_json(False), "sparse": s.to_json()}
+        counters = {"dense": dense.counters.to_json(False), "sparse": s.to_json(), "bptt": a.to_json()}
         counters.update({rule: run.counters.to_json() for rule, (run, _) in rules.items()})
         atomic_write_text(json_out, json.dumps(counters, indent=1))
         print(f"wrote {json_out}")

@@ -22,6 +22,8 @@ sample at one step; a sample's skipping decisions are its own, as in hardware pr
                             the pattern's entries |P_n| (SnAp-n), |P_1| (e-prop)
     influence_nonzero       measured non-zero entries of M_t (absent when the run was asked not to
                             measure it: counting is a full pass over M, which benchmarks leave out)
+    backward_macs           BPTT only (golden.bptt.run_bptt): J_t^T delta_t and Mbar_t^T delta_t
+    activation_words        BPTT only: words stored per step for the backward pass
     alpha                   fraction of units whose output is exactly zero
     beta                    fraction of units whose derivative factor d is exactly zero
 """
@@ -44,6 +46,8 @@ COUNT_FIELDS = (
     "gradient_macs",
     "influence_stored",
     "influence_nonzero",
+    "backward_macs",
+    "activation_words",
 )
 RATE_FIELDS = ("alpha", "beta")
 

@@ -32,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from golden.atomic import atomic_write_text
+from golden.bptt import run_bptt
 from golden.cells import make_cell
 from golden.checkpoint import load_checkpoint, save_checkpoint
 from golden.config import CellConfig
@@ -221,30 +222,9 @@ class Trainer:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y.expand_as(logits))
         return loss, ((logits.mean(0) > 0).to(y.dtype) == y)
 
-    def _step_bptt(self, x, y) -> dict[str, Any]:
-        P = {k: v for k, v in self.leaves.items() if k in self.params.tensors}
-        if "tau" in self.leaves:
-            P["theta"] = torch.sigmoid(self.leaves["tau"])
-        P = {k: (v * self.params.masks[k] if k in self.params.masks else v) for k, v in P.items()}
-        prev = self.cell.initial(x.shape[1])
-        outs, ds, logits = [], [], []
-        T = x.shape[0]
-        for t in range(T):
-            prev = self.cell.step(P, prev, x[t])
-            outs.append(prev[self.cell.output_key].detach())
-            ds.append(prev["d"].detach())
-            if t >= T - self.task.scored:
-                logits.append(self._logit(prev[self.cell.state_key]))
-        loss, correct = self._scores(torch.stack(logits), y)
-        loss.backward()
-        return {
-            "loss": loss.item(),
-            "acc": correct.double().mean().item(),
-            "alpha": float((torch.stack(outs) == 0).double().mean()),
-            "beta": float((torch.stack(ds) == 0).double().mean()),
-        }
-
-    def _step_rtrl(self, x, y) -> dict[str, Any]:
+    def _step_gradient(self, x, y) -> dict[str, Any]:
+        """One iteration: the gradient by the configured algorithm (the adjoint BPTT of golden.bptt, or
+        RTRL / an approximate rule of golden.rtrl), the readout's own gradient, the optimiser step."""
         T, B = x.shape[0], x.shape[1]
         R = self.task.scored
         readout = {"w_out": torch.zeros_like(self.leaves["w_out"]), "b_out": torch.zeros_like(self.leaves["b_out"])}
@@ -272,26 +252,35 @@ class Trainer:
                 chunks.append(grads)
                 self._apply(grads, readout)
 
-        result = run_rtrl(
-            self.params,
-            x,
-            credit,
-            mode=mode,
-            update_every=self.config.update_every,
-            on_update=on_update,
-            final_influence=True,
-        )
+        if self.config.algo == "bptt":
+            result = run_bptt(self.params, x, credit)
+        else:
+            result = run_rtrl(
+                self.params,
+                x,
+                credit,
+                mode=mode,
+                update_every=self.config.update_every,
+                on_update=on_update,
+                final_influence=True,
+            )
         if on_update is None:
             self._apply(result.grads, readout)
         loss, correct = self._scores(torch.stack(logits), y)
         c = result.counters
-        dense_influence = c.n * c.n * c.sparsity["p_total"] * T * B
-        return {
+        stats = {
             "loss": loss.item(),
             "acc": correct.double().mean().item(),
             "alpha": c.mean("alpha"),
             "beta": c.mean("beta"),
             "forward_macs": c.total("forward_macs"),
+        }
+        if self.config.algo == "bptt":
+            words = c.total("activation_words") / B  # held per sample at the end of the forward pass
+            return {**stats, "backward_macs": c.total("backward_macs"), "activation_words": words}
+        dense_influence = c.n * c.n * c.sparsity["p_total"] * T * B
+        return {
+            **stats,
             "influence_macs": c.total("influence_macs"),
             "immediate_macs": c.total("immediate_macs"),
             "gradient_macs": c.total("gradient_macs"),
@@ -322,13 +311,7 @@ class Trainer:
         x, y = self._batch(self.iteration)
         t0 = time.perf_counter()
         self.sync()
-        if self.config.algo == "bptt":
-            stats = self._step_bptt(x, y)
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.sync()
-        else:
-            stats = self._step_rtrl(x, y)
+        stats = self._step_gradient(x, y)
         return finish_iteration(self, stats, self.params.sparsity()["omega_maskable"], t0)
 
     # -- evaluation ---------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import CELL_VARIANTS, make_problem, rel_error
 
-from costmodel.exact_rules import rule_counts, rule_pattern
-from golden.bptt import bptt_gradients
+from costmodel.exact_rules import bptt_counts, rule_counts, rule_pattern
+from golden.bptt import bptt_gradients, run_bptt
 from golden.cells import make_cell
 from golden.cli import main as golden_main
 from golden.errors import UserError
@@ -170,3 +170,19 @@ def test_train_with_a_rule(tmp_path, algo):
     config = TrainConfig(algo=algo, n=6, omega=0.5)
     size = int(influence_pattern(CellParams.initialise(config.cell_config()), RULE_ORDER[algo]).sum())
     assert all(h["influence_stored"] == size for h in metrics["history"])
+
+
+@pytest.mark.parametrize("cell,reset", CELL_VARIANTS)
+@pytest.mark.parametrize("omega", [0.0, 0.5, 0.9])
+def test_adjoint_bptt_equals_autograd_and_its_counters_are_predicted(cell, reset, omega):
+    params, x, credits = make_problem(cell, reset, n=9, n_in=3, T=10, B=3, omega=omega, epsilon=0.4, seed=7)
+    x[2, 0] = 0.0
+    run = run_bptt(params, x, credits)
+    assert max(rel_error(run.grads, bptt_gradients(params, x, credits)).values()) < 1e-12
+    rec = run_rtrl(params, x, credits, mode="sparse", keep_records=True).records
+    out_key = make_cell(params.config).output_key
+    predicted = bptt_counts(
+        cell, _masks(params), (x != 0).numpy(), (rec[out_key] != 0).numpy(), (rec["d"] != 0).numpy()
+    )
+    for field, value in predicted.items():
+        assert (value == run.counters.per_step[field]).all(), field
