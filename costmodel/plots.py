@@ -363,3 +363,49 @@ def draw(spec: SweepSpec, slices: SliceCollector, out: Path) -> list[Path]:
         else:
             figures.append(PLOTTERS[name](spec, None, out))
     return figures
+
+
+RULE_METHODS = {"bptt": "bptt", "rtrl": "rtrl", "sparse-rtrl": "rtrl-both", "snap1": "snap1", "snap2": "snap2"}
+RULE_MARKERS = {"bptt": "s", "rtrl": "D", "sparse-rtrl": "o", "snap1": "^", "snap2": "v", "eprop": "P"}
+
+
+def accuracy_vs_cost(rows: list[dict], out: Path, task: str) -> Path:
+    """Measured training runs (golden sweep): test accuracy against learning MACs per step and against
+    learning memory, one marker per rule (the colour of its Table 1 method), a point per (n, ω)
+    with error bars over seeds."""
+    from golden.train_sweep import summarise  # the sweep's own grouping of seeds
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    points = summarise(rows)
+    for rule in dict.fromkeys(p["algo"] for p in points):
+        mine = [p for p in points if p["algo"] == rule]
+        colour = METHOD_COLOURS.get(RULE_METHODS.get(rule, ""), f"C{len(SWEEP_METHODS)}")
+        for ax, x in zip(axes, ("learning_macs_per_step", "memory_words")):
+            ax.errorbar(
+                [p[x] for p in mine],
+                [p["accuracy_mean"] for p in mine],
+                yerr=[p["accuracy_std"] for p in mine],
+                fmt=RULE_MARKERS.get(rule, "o"),
+                color=colour,
+                label=rule,
+                capsize=3,
+                linestyle="none",
+            )
+            for p in mine:
+                ax.annotate(
+                    f"ω={p['omega']:g}",
+                    (p[x], p["accuracy_mean"]),
+                    fontsize=7,
+                    alpha=0.7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+    axes[0].set(xlabel="learning MACs per step and sample (influence update, or BPTT's backward pass)")
+    axes[1].set(xlabel="learning memory per sample (words: influence entries, or BPTT's activations)")
+    for ax in axes:
+        ax.set(xscale="log", ylabel="test accuracy (mean ± std over seeds)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    sizes = sorted({p["n"] for p in points})
+    fig.suptitle(f"{task} task: accuracy against measured learning cost (n = {', '.join(map(str, sizes))})")
+    return _save(fig, out, f"accuracy_vs_cost_{task}")

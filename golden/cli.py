@@ -34,6 +34,7 @@ from golden.tasks import TASKS
 from golden.threads import cores, step_work, use_threads
 from golden.trace import TRACE_ALGOS, make_trace
 from golden.train import ALGOS, TrainConfig, train
+from golden.train_sweep import load_sweep_spec, run_sweep
 from golden.widths import load_widths_spec, run_widths
 
 CELL_KEYS = ("cell", "reset", "n", "n_in", "gamma", "epsilon", "omega")
@@ -207,6 +208,13 @@ def build_parser() -> Parser:
     w.add_argument("--out", help="output folder (default out/widths/<spec name>)")
     w.add_argument("--workers", type=int, default=0, help="runs trained at once (default 0: one per core)")
     w.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
+
+    sw = sub.add_parser("sweep", help="a grid of training runs on dask: CSV, accuracy-versus-cost table and plots")
+    sw.add_argument("spec", help="a training-sweep spec (YAML; see golden/train_sweep.py, sweeps/learning-rules.yaml)")
+    sw.add_argument("--out", required=True, help="output folder: points/, results.csv, table.md, plots")
+    sw.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core)")
+    sw.add_argument("--scheduler", help="address of a running dask scheduler (e.g. tcp://host:8786) instead")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
     return parser
 
 
@@ -468,6 +476,17 @@ def cmd_widths(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    load_sweep_spec(args.spec)  # a bad spec fails before the folder is made or a cluster started
+    with locked_folder(out_folder(args.out)) as out:
+        on_interrupt(f"finished points are kept in {out}/points and started ones resume; run the same command again")
+        rows = run_sweep(args.spec, out, args.workers, args.scheduler, progress=not args.no_progress)
+    print((out / "table.md").read_text(), end="")
+    tasks = ", ".join(f"accuracy_vs_cost_{t}.png" for t in dict.fromkeys(r["task"] for r in rows))
+    print(f"{len(rows)} points; wrote {out}/results.csv, table.md and {tasks}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "trace": cmd_trace,
@@ -477,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": cmd_bench,
         "fixed-errors": cmd_fixed_errors,
         "widths": cmd_widths,
+        "sweep": cmd_sweep,
     }
     return run_cli("golden", build_parser(), commands, argv)
 

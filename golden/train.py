@@ -84,6 +84,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", tuple(self.formats))  # a list once read back from JSON
+        for name in ("dt", "omega", "epsilon", "gamma", "lr", "momentum"):  # 1 and 1.0 are one setting
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
         if self.optimizer is None:
             object.__setattr__(self, "optimizer", "signum" if self.numerics == "fixed" else "adam")
         if self.lr is None and self.optimizer in DEFAULT_LR:
