@@ -30,6 +30,8 @@ from golden.outlock import locked_folder
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
 from golden.snap import RULES
+from golden.sweep_bench import markdown as markdown_sweep_bench
+from golden.sweep_bench import run_sweep_bench
 from golden.tasks import TASKS
 from golden.threads import cores, step_work, use_threads
 from golden.trace import TRACE_ALGOS, make_trace
@@ -215,6 +217,12 @@ def build_parser() -> Parser:
     sw.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core)")
     sw.add_argument("--scheduler", help="address of a running dask scheduler (e.g. tcp://host:8786) instead")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
+
+    sb = sub.add_parser("sweep-bench", help="a 12-point training grid on 1 and on 2 dask workers: speedup, same CSV")
+    sb.add_argument("--out", required=True, help="folder for sweep_bench.json, sweep_bench.md and the two sweeps")
+    sb.add_argument("--iterations", type=int, default=100, help="training iterations per point (default 100)")
+    sb.add_argument("--workers", type=int, default=2, help="workers of the second run (default 2)")
+    sb.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
     return parser
 
 
@@ -487,6 +495,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep_bench(args: argparse.Namespace) -> int:
+    _positive_int("--iterations", args.iterations)
+    if args.workers < 2:
+        raise UserError(f"--workers: got {args.workers}; expected at least 2 (the first run has 1)")
+    with locked_folder(out_folder(args.out)) as out:
+        report = run_sweep_bench(out, args.iterations, args.workers, progress=not args.no_progress)
+    print(markdown_sweep_bench(report), end="")
+    print(f"wrote {out}/sweep_bench.json and sweep_bench.md")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "trace": cmd_trace,
@@ -497,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fixed-errors": cmd_fixed_errors,
         "widths": cmd_widths,
         "sweep": cmd_sweep,
+        "sweep-bench": cmd_sweep_bench,
     }
     return run_cli("golden", build_parser(), commands, argv)
 

@@ -41,7 +41,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     if count < 1:
         raise UserError(f"--workers: got {count}; expected at least 1")
     cluster = LocalCluster(
-        n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
     )
     with cluster, Client(cluster) as client:
         yield client
