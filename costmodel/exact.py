@@ -41,7 +41,7 @@ FIELDS = (
     "gradient_macs",
     "influence_stored",
 )
-CELLS = ("egru", "trnn", "gru")
+CELLS = ("egru", "trnn", "gru", "evnn")
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,12 @@ class CellShape:
                 ("theta", n, 1, False, False),
             ]
         out = []
-        for kind, cols in (("W", m), ("V", n), ("b", 1)):
+        evnn = self.cell == "evnn"  # EvNN's r multiplies after V_z's product: every gate acts on its own unit
+        kinds = (("W", m), ("V", n), ("b", 1)) + ((("bh", 1),) if evnn else ())
+        for kind, cols in kinds:
             for g in "urz":
-                out.append((f"{kind}_{g}", n, cols, kind == "V", g == "r"))
-        if self.cell == "egru":
+                out.append((f"{kind}_{g}", n, cols, kind == "V", g == "r" and not evnn))
+        if self.cell in ("egru", "evnn"):
             out.append(("theta", n, 1, False, True))
         return out
 
@@ -136,7 +138,7 @@ def exact_counts(
         stored = n * p_kept * ones
 
     immediate_sparse = _immediate(shape, kept) * ones
-    if cell != "trnn":  # V_r's entries (m, l) form only where the previous output l is non-zero
+    if cell in ("egru", "gru"):  # V_r's entries (m, l) form only where the previous output l is non-zero
         column_kept = np.asarray(masks["V_r"]).astype(np.int64).sum(0) if "V_r" in masks else np.full(n, n)
         immediate_sparse = immediate_sparse - n * kept["V_r"] + n * (prev_out @ column_kept)
 
@@ -180,8 +182,9 @@ def expected_counts(
     else:
         influence = later * (n * src * p_kept + n)
         stored = T * n * p_kept
-        live = events if cell == "egru" else n
-        immediate = immediate - T * n * kept["V_r"] + later * n * live * (kept["V_r"] / n)
+        if cell != "evnn":  # the dense V_r block forms its entries only for live sources
+            live = events if cell == "egru" else n
+            immediate = immediate - T * n * kept["V_r"] + later * n * live * (kept["V_r"] / n)
     kept_per_column = (n * n - masked) / n
     return {
         "dense": {

@@ -40,7 +40,7 @@ from costmodel.errors import UserError
 from costmodel.exact import CellShape, exact_counts
 
 RULES = ("snap1", "snap2", "eprop")
-RECORD_WORDS = {"egru": 8, "gru": 5, "trnn": 4}  # n-vectors per step in the cell's record
+RECORD_WORDS = {"egru": 8, "gru": 5, "trnn": 4, "evnn": 8}  # n-vectors per step in the cell's record
 
 
 def rule_order(rule: str) -> int:
@@ -63,9 +63,16 @@ def _structure(shape: CellShape, masks: dict[str, np.ndarray]) -> tuple[np.ndarr
     if shape.cell == "trnn":
         return _mask(masks, "V", n), {name: eye for name, *_ in shape.blocks()}
     V_u, V_r, V_z = (_mask(masks, f"V_{g}", n) for g in "urz")
+    if shape.cell == "evnn":  # r multiplies after V_z's product: no V_z V_r term, every gate on its own unit
+        G = V_u | V_z | V_r | eye
+        return G, {name: (G if name == "theta" else eye) for name, *_ in shape.blocks()}
     G = V_u | V_z | ((V_z.astype(np.int64) @ V_r.astype(np.int64)) > 0) | eye
     sens = {name: (V_z if name.endswith("_r") else G if name == "theta" else eye) for name, *_ in shape.blocks()}
     return G, sens
+
+
+def _diagonal(pattern: np.ndarray) -> bool:
+    return bool((pattern == np.eye(pattern.shape[0], dtype=bool)).all())
 
 
 def rule_pattern(cell: str, masks: dict[str, np.ndarray], n: int, n_in: int, order: int) -> dict[str, np.ndarray]:
@@ -107,7 +114,7 @@ def rule_counts(
         Q = (P * (off.T @ P)).sum(1)
         diagonal = int((P * S_J.diagonal()[:, None]).sum())
         prev_d = np.concatenate([np.zeros((1, B, n), bool), d_nonzero[:-1]])
-        src = prev_d if cell == "egru" else np.ones_like(prev_d)
+        src = prev_d if cell in ("egru", "evnn") else np.ones_like(prev_d)
         influence = later * (diagonal + src.astype(np.int64) @ Q)
         vectorised = later * int((P.sum(0) ** 2).sum())
     sparse = exact_counts(cell, masks, x_nonzero, out_nonzero, d_nonzero)["sparse"]
@@ -135,13 +142,13 @@ def bptt_counts(
         int(_mask(masks, name, n).sum()) if maskable else rows * cols
         for name, rows, cols, maskable, _ in shape.blocks()
     )
-    dense = 0 if cell == "trnn" else int(sens["V_r"].sum()) + (int(sens["theta"].sum()) if cell == "egru" else 0)
+    dense = sum(int(sens[name].sum()) for name in ("V_r", "theta") if name in sens and not _diagonal(sens[name]))
     later = (np.arange(T) > 0)[:, None]
     if cell == "trnn":
         J = d_nonzero.astype(np.int64) @ S_J.sum(1)
     else:
         prev_d = np.concatenate([np.zeros((1, B, n), bool), d_nonzero[:-1]])
-        src = prev_d if cell == "egru" else np.ones_like(prev_d)
+        src = prev_d if cell in ("egru", "evnn") else np.ones_like(prev_d)
         J = n + src.astype(np.int64) @ (S_J.sum(0) - 1)
     sparse = exact_counts(cell, masks, x_nonzero, out_nonzero, d_nonzero)["sparse"]
     return {

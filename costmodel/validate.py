@@ -23,7 +23,7 @@ from costmodel.exact_rules import RULES, bptt_counts, rule_counts
 from costmodel.table1 import table1
 from golden.atomic import atomic_write_text
 
-VARIANTS = (("egru", "paper"), ("egru", "subtractive"), ("trnn", "paper"), ("gru", "paper"))
+VARIANTS = (("egru", "paper"), ("egru", "subtractive"), ("trnn", "paper"), ("gru", "paper"), ("evnn", "paper"))
 
 
 def _run_case(cell: str, reset: str, omega: float, inputs: str, n: int, T: int, B: int, seed: int) -> dict[str, Any]:

@@ -316,6 +316,10 @@ class ThresholdRNN(Cell):
 
 def make_cell(config: CellConfig) -> Cell:
     """The cell object for config.cell."""
+    if config.cell == "evnn":
+        from golden.evnn import EvNNCell  # golden.evnn builds on this module
+
+        return EvNNCell(config)
     return ThresholdRNN(config) if config.cell == "trnn" else GatedCell(config)
 
 

@@ -23,6 +23,7 @@ from golden.checkpoint import load_checkpoint
 from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_cli
 from golden.config import CELLS, DTYPES, RESETS, CellConfig
 from golden.errors import UserError
+from golden.evnn import from_evnn_state_dict
 from golden.figures import load_run, plot_fig3
 from golden.fixed_errors import markdown as fixed_errors_markdown
 from golden.fixed_errors import measure
@@ -86,6 +87,11 @@ def build_parser() -> Parser:
     tr = sub.add_parser("trace", help="write a reference trace (.npz, format egru-trace v1)")
     _add_cell_options(tr)
     tr.add_argument("--checkpoint", help="take the cell, weights and masks from this checkpoint")
+    tr.add_argument(
+        "--evnn-state",
+        dest="evnn_state",
+        help="take the weights from an EvNN EGRU layer's state dict (a torch .pt file; golden.evnn); the cell is evnn",
+    )
     tr.add_argument("--inputs", help="a .npy array [T, B, n_in] to use as x instead of random input")
     tr.add_argument("--out", required=True, help="output .npz path (or a folder: FOLDER/trace.npz)")
     tr.add_argument(
@@ -227,7 +233,10 @@ def build_parser() -> Parser:
 
 
 def _cell_params(args: argparse.Namespace) -> CellParams:
-    """From a checkpoint (cell options must agree with it when given) or a seeded initialisation."""
+    """From a checkpoint (cell options must agree with it when given), an EvNN state dict, or a seeded
+    initialisation."""
+    if getattr(args, "evnn_state", None):
+        return _evnn_params(args)
     if getattr(args, "checkpoint", None):
         params, _ = load_checkpoint(args.checkpoint)
         stored = params.config.to_dict()
@@ -240,6 +249,29 @@ def _cell_params(args: argparse.Namespace) -> CellParams:
         return params
     values = {k: (getattr(args, k) if getattr(args, k) is not None else DEFAULTS[k]) for k in CELL_KEYS}
     return CellParams.initialise(CellConfig(**values, seed=args.seed, dtype=args.dtype))
+
+
+def _evnn_params(args: argparse.Namespace) -> CellParams:
+    """The evnn cell with an EvNN layer's weights (n and n_in from their shapes, nothing masked)."""
+    path = Path(args.evnn_state)
+    if not path.is_file():
+        raise UserError(f"--evnn-state: no such file {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+        raise UserError(f"--evnn-state: {path} is not a torch state dict ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict):
+        raise UserError(f"--evnn-state: {path} holds a {type(state).__name__}, not a state dict")
+    if args.cell not in (None, "evnn"):
+        raise UserError(f"--cell: got {args.cell!r}; an EvNN state dict makes an evnn cell")
+    tensors = from_evnn_state_dict(state)
+    n, n_in = tensors["theta"].shape[0], tensors["W_u"].shape[1]
+    for key, value in (("n", n), ("n_in", n_in)):
+        if getattr(args, key) not in (None, value):
+            raise UserError(f"--{key.replace('_', '-')}: got {getattr(args, key)} but the state dict has {value}")
+    values = {k: (getattr(args, k) if getattr(args, k) is not None else DEFAULTS[k]) for k in ("gamma", "epsilon")}
+    config = CellConfig(cell="evnn", n=n, n_in=n_in, seed=args.seed, dtype=args.dtype, **values)
+    return CellParams(config, tensors, {})
 
 
 def _inputs(args: argparse.Namespace, config: CellConfig) -> torch.Tensor:

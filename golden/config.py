@@ -10,7 +10,7 @@ import torch
 
 from golden.errors import UserError
 
-CELLS = ("egru", "trnn", "gru")
+CELLS = ("egru", "trnn", "gru", "evnn")
 RESETS = ("paper", "subtractive")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -19,9 +19,10 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 class CellConfig:
     """Everything that defines a cell's parameters and dynamics (not its weights).
 
-    cell: "egru", "trnn" (threshold RNN of the sparse-RTRL paper, Sec. 4) or "gru".
+    cell: "egru", "trnn" (threshold RNN of the sparse-RTRL paper, Sec. 4), "gru" or "evnn" (the
+        published EvNN code's EGRU, golden.evnn).
     reset: EGRU reset form, "paper" (c_t = ... - y_{t-1}) or "subtractive" (EvNN's); other cells
-        ignore it and keep "paper".
+        ignore it and keep "paper" (the evnn cell's own reset is the subtractive one).
     gamma, epsilon: height and half-width of the pseudo-derivative (see golden.heaviside).
     omega: fraction of each recurrent matrix that is masked (fixed 0/1 mask, seeded).
     seed: seeds the weights and the masks.

@@ -34,7 +34,9 @@ def block_names(cell: str) -> tuple[str, ...]:
     if cell == "trnn":
         return ("W", "V", "b", "theta")
     gated = tuple(f"W_{g}" for g in GATES) + tuple(f"V_{g}" for g in GATES) + tuple(f"b_{g}" for g in GATES)
-    return gated + (("theta",) if cell == "egru" else ())
+    if cell == "evnn":  # EvNN's second (recurrent) bias per gate
+        gated += tuple(f"bh_{g}" for g in GATES)
+    return gated + (("theta",) if cell in ("egru", "evnn") else ())
 
 
 def is_maskable(name: str) -> bool:

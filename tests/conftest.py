@@ -10,7 +10,7 @@ from golden.config import CellConfig
 from golden.params import CellParams
 
 # (cell, reset) pairs every cell-generic test runs over
-CELL_VARIANTS = [("egru", "paper"), ("egru", "subtractive"), ("trnn", "paper"), ("gru", "paper")]
+CELL_VARIANTS = [("egru", "paper"), ("egru", "subtractive"), ("trnn", "paper"), ("gru", "paper"), ("evnn", "paper")]
 
 
 def make_problem(

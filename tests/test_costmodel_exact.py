@@ -47,7 +47,7 @@ def test_validate_command_reports_zero_exact_error(tmp_path, capsys):
     assert main(["validate", "--out", str(tmp_path), "--n", "8", "--T", "8", "--batch", "2", "--no-progress"]) == 0
     report = json.loads((tmp_path / "validate.json").read_text())
     assert report["exact_ok"] and report["exact_worst_abs_error"] == 0
-    assert len(report["cases"]) == 24
+    assert len(report["cases"]) == 30
     egru = [c for c in report["cases"] if c["cell"] == "egru" and c["omega"] == 0.5]
     assert all(c["influence_ratio_measured"] > c["influence_ratio_table1"] for c in egru)  # the EGRU departs
     assert "Exact mode: worst absolute error" in capsys.readouterr().out

@@ -90,7 +90,7 @@ def test_counters_match_independent_formulas(cell, reset, omega):
     rec = sparse.records
     p, pk = params.p_total, params.p_kept
     gates = 1 if cell == "trnn" else 3
-    out = {"egru": "y", "trnn": "a", "gru": "h"}[cell]
+    out = {"egru": "y", "trnn": "a", "gru": "h", "evnn": "y"}[cell]
     y_prev = torch.cat([torch.zeros_like(rec[out][:1]), rec[out][:-1]])
     d, d_prev = rec["d"], torch.cat([torch.zeros_like(rec["d"][:1]), rec["d"][:-1]])
     events_prev = (y_prev != 0).sum(-1)
@@ -125,12 +125,15 @@ def test_counters_match_independent_formulas(cell, reset, omega):
         assert (sc["influence_macs"] == expect.numpy()).all()
         assert (sc["influence_stored"] == n * pk).all()
     # immediate influence: parameters acting on their own unit form one entry per kept parameter;
-    # the EGRU/GRU reset gate (W_r, V_r, b_r) and theta reach every unit, n entries each
-    dense_blocks = [] if cell == "trnn" else ["W_r", "V_r", "b_r"] + (["theta"] if cell == "egru" else [])
+    # the EGRU/GRU reset gate (W_r, V_r, b_r) and theta reach every unit, n entries each (in the EvNN form
+    # r multiplies after V_z's product and acts on its own unit; only theta reaches every unit)
+    dense_blocks = {"trnn": [], "evnn": ["theta"], "gru": ["W_r", "V_r", "b_r"]}.get(
+        cell, ["W_r", "V_r", "b_r", "theta"]
+    )
     kept = {b.name: int(params.mask(b.name).sum()) for b in params.blocks}
     size = {b.name: b.size for b in params.blocks}
     expected_immediate = sum(kept.values()) + (n - 1) * sum(kept[b] for b in dense_blocks)
-    if cell != "trnn":  # V_r entries (m, l) are formed only where the previous output l is non-zero
+    if cell in ("egru", "gru"):  # V_r entries (m, l) are formed only where the previous output l is non-zero
         live_entries = (y_prev != 0).long() @ params.mask("V_r").long().sum(0)
         expected_immediate = expected_immediate - n * kept["V_r"] + n * live_entries
     assert (sc["immediate_macs"] == torch.as_tensor(expected_immediate).numpy()).all()
