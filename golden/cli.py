@@ -220,7 +220,11 @@ def build_parser() -> Parser:
     sw = sub.add_parser("sweep", help="a grid of training runs on dask: CSV, accuracy-versus-cost table and plots")
     sw.add_argument("spec", help="a training-sweep spec (YAML; see golden/train_sweep.py, sweeps/learning-rules.yaml)")
     sw.add_argument("--out", required=True, help="output folder: points/, results.csv, table.md, plots")
-    sw.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core)")
+    sw.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes of the local cluster (default: one per core; 0: in this process, in turn)",
+    )
     sw.add_argument("--scheduler", help="address of a running dask scheduler (e.g. tcp://host:8786) instead")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
 

@@ -24,7 +24,8 @@ from golden.threads import cores
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
     """A distributed.Client: on `scheduler` if given, else on a LocalCluster of `workers` single-
-    threaded worker processes (default: one per core)."""
+    threaded worker processes (default: one per core); workers = 0 yields None, which run_points
+    takes as "in this process, one point after another" (for debugging a point)."""
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -38,8 +39,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             yield client
         return
     count = workers if workers is not None else cores()
-    if count < 1:
-        raise UserError(f"--workers: got {count}; expected at least 1")
+    if count == 0:
+        yield None
+        return
+    if count < 0:
+        raise UserError(f"--workers: got {count}; expected 0 (in this process) or a positive count")
     cluster = LocalCluster(
         n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
     )
@@ -55,9 +59,18 @@ def run_points(
     progress: bool = True,
     retries: int = 1,
     desc: str = "points",
+    on_result: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
     """fn(*point) for every point on the cluster, results in the points' order; a progress bar counts
-    finished points. A point that fails after its retries raises UserError naming it."""
+    finished points and on_result(index, result) sees each as it arrives (to save it at once). A
+    point that fails after its retries raises UserError naming it."""
+    if client is None:  # in this process (dask_client(workers=0))
+        results = []
+        for i, point in enumerate(tqdm(points, desc=desc, unit="point", disable=not progress)):
+            results.append(fn(*point))
+            if on_result is not None:
+                on_result(i, results[i])
+        return results
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:8]  # keys unique to this call, so a shared scheduler never hands back old results
@@ -75,5 +88,7 @@ def run_points(
                 raise
             except Exception as exc:  # the point's own error, raised on a worker
                 raise UserError(f"point {labels[i]}: failed on the cluster: {type(exc).__name__}: {exc}") from None
+            if on_result is not None:
+                on_result(i, results[i])
             bar.update(1)
     return results

@@ -37,6 +37,16 @@ from rtl.toolchain import check_verilator
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
 
 
+def _executor_options(p: argparse.ArgumentParser) -> None:
+    """Where the points run: golden.executor's local cluster or a running dask scheduler."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes of the local dask cluster (default: one per core; 0: in this process, in turn)",
+    )
+    p.add_argument("--scheduler", help="address of a running dask scheduler (e.g. tcp://host:8786) instead")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="python -m rtl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -102,6 +112,7 @@ def build_parser() -> Parser:
         "--place", action="store_true", help="also place and route every point (nextpnr): Fmax and fit; slow"
     )
     _format_option(w)
+    _executor_options(w)
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = sub.add_parser("capacity", help="largest n of each block that fits each part (Yosys counts, then nextpnr)")
     c.add_argument("--blocks", nargs="+", default=list(SELFTEST_LANES), help="default: all three")
@@ -114,6 +125,8 @@ def build_parser() -> Parser:
     )
     _format_option(c)
     c.add_argument("--out", required=True, help="folder: probes.csv (resumable), capacity.json, capacity.md")
+    _executor_options(c)
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name, what in (
         ("selftest", "run the golden self-test top in Amaranth's simulator (pass/fail and its UART report)"),
         ("build", "bitstream of the golden self-test for a board (amaranth-boards, YoWASP)"),
@@ -339,7 +352,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with locked_folder(out_folder(args.out)) as out:
         on_interrupt(f"the finished points are kept in {out}/resources.csv; run the same command again to resume")
         rows = run_sweep(
-            args.blocks, args.devices, args.n, args.lanes, out, args.place, fp, progress=not args.no_progress
+            args.blocks,
+            args.devices,
+            args.n,
+            args.lanes,
+            out,
+            args.place,
+            fp,
+            progress=not args.no_progress,
+            workers=args.workers,
+            scheduler=args.scheduler,
         )
         fits = fit(rows, args.hold_out_n)
         write_fit(fits, out / "fit.json")
@@ -478,21 +500,40 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet(_: str) -> None:
+    """A search's per-probe progress, not shown (its progress bar counts finished searches)."""
+
+
 def cmd_capacity(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
+    from golden.executor import dask_client, run_points
     from rtl.fpga.capacity import largest_n, markdown, merge_results
+    from rtl.fpga.parts import PARTS
 
     check_blocks(args.blocks)
     if args.lanes < 1 or args.limit < 4:
         raise UserError(f"--lanes / --limit: got {args.lanes} / {args.limit}; expected lanes >= 1 and limit >= 4")
     fp = fixed_point(args.format)
+    for device in args.devices:  # checked here, before a cluster starts
+        if device not in PARTS:
+            raise UserError(f"--devices: got {device!r}; expected some of {', '.join(PARTS)}")
+    if not 0 <= args.omega < 1:
+        raise UserError(f"--omega: got {args.omega}; expected a fraction in [0, 1)")
     with locked_folder(out_folder(args.out)) as out:
         on_interrupt(f"the finished probes are kept in {out}/probes.csv; run the same command again to resume")
-        fresh = [
-            largest_n(block, device, args.lanes, args.omega, out, fp, limit=args.limit, place=not args.no_place)
-            for device in args.devices
-            for block in args.blocks
-        ]
+        searches = [(block, device) for device in args.devices for block in args.blocks]
+        with dask_client(args.workers, args.scheduler) as client:
+            fresh = run_points(
+                client,
+                largest_n,
+                [
+                    (b, d, args.lanes, args.omega, out, fp, 4, args.limit, not args.no_place, _quiet)
+                    for b, d in searches
+                ],
+                [f"{b}-{d}" for b, d in searches],
+                progress=not args.no_progress,
+                desc="capacity searches",
+            )
         results = merge_results(out / "capacity.json", fresh, fp)
         document = {"fixed_point": fp.to_dict(), "results": results}
         atomic_write_text(out / "capacity.json", json.dumps(document, indent=2))

@@ -90,7 +90,7 @@ def test_results_of_separate_runs_are_merged(tmp_path, monkeypatch):
     from rtl.cli import main
 
     _stand_in(monkeypatch, luts_per_unit=100)
-    base = ["capacity", "--lanes", "1", "--limit", "64", "--out", str(tmp_path)]
+    base = ["capacity", "--lanes", "1", "--limit", "64", "--out", str(tmp_path), "--workers", "0", "--no-progress"]
     assert main([*base, "--blocks", "router", "--devices", "ice40-up5k"]) == 0
     assert main([*base, "--blocks", "accumulate", "--devices", "ecp5-85k"]) == 0
     results = json.loads((tmp_path / "capacity.json").read_text())["results"]
@@ -108,3 +108,20 @@ def test_counts_only_when_placement_is_skipped(tmp_path, monkeypatch):
     r = capacity.largest_n("accumulate", "ecp5-85k", 1, 0.0, tmp_path, place=False, progress=lambda _: None)
     assert (r["largest_n"], r["placed"]) == (83, False) and not any(isinstance(c, tuple) for c in calls)
     assert "| 83 (Yosys counts; not placed) |" in capacity.markdown([r], capacity.DEFAULT)
+
+
+def test_concurrent_searches_share_their_caches(tmp_path, monkeypatch):
+    """Searches running side by side (one per dask worker) each hold their own view of probes.csv and
+    placements.json; every write merges what the others wrote meanwhile, so nothing is lost."""
+    _stand_in(monkeypatch, luts_per_unit=100)
+    path = tmp_path / "probes.csv"
+    first, second = capacity.Probes(path, capacity.DEFAULT), capacity.Probes(path, capacity.DEFAULT)
+    first.get("router", "ecp5-85k", 8, 1, 0.0)
+    second.get("accumulate", "ice40-up5k", 4, 1, 0.0)  # did not see the first's probe when it started
+    again = capacity.Probes(path, capacity.DEFAULT).rows
+    assert {(k[0], k[1], k[2]) for k in again} == {("router", "ecp5-85k", 8), ("accumulate", "ice40-up5k", 4)}
+    placements = tmp_path / "placements.json"
+    a, b = capacity.Placements(placements), capacity.Placements(placements)
+    a.add("router ecp5-85k n=8", {"fits": True})
+    b.add("accumulate ice40-up5k n=4", {"fits": False})
+    assert set(capacity.Placements(placements).done) == {"router ecp5-85k n=8", "accumulate ice40-up5k n=4"}

@@ -5,7 +5,9 @@ resource exceeds the part (LUTs or logic cells, flip-flops, block RAM, SPRAM, DS
 the largest n whose counts fit. That n is then placed and routed (the block in rtl.fpga.synth's harness);
 if nextpnr cannot fit it, n steps down (by n / 16, at least 1; four tries) until it can. Every
 probe is kept in probes.csv, every placement in placements.json, in the output folder, so an
-interrupted search resumes without synthesising or placing a point twice.
+interrupted search resumes without synthesising or placing a point twice. The searches of the
+(block, part) pairs are independent and run side by side on the dask executor (golden.executor);
+they share the two files, each write merging the file's current entries under a lock.
 
 omega matters to the influence update only (its columns P = rtl.blocks.params.egru_columns(n, n_in, omega));
 the accumulation's weight memory is sized for any mask and the router has no weights.
@@ -13,10 +15,13 @@ the accumulation's weight memory is sized for any mask and the router has no wei
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,13 +64,17 @@ class Probes:
 
     def __init__(self, path: Path, fp: FixedPointConfig):
         self.path, self.fp = path, fp
-        self.rows: dict[tuple, dict[str, Any]] = {}
-        if path.is_file():
-            with open(path, newline="") as f:
+        self.rows: dict[tuple, dict[str, Any]] = self._read()
+
+    def _read(self) -> dict[tuple, dict[str, Any]]:
+        rows = {}
+        if self.path.is_file():
+            with open(self.path, newline="") as f:
                 for text in csv.DictReader(f):
                     row = {k: text[k] if k in self.TEXT else int(text[k]) for k in PROBE_FIELDS if k != "omega"}
                     row["omega"] = float(text["omega"])
-                    self.rows[self.key(row)] = row
+                    rows[self.key(row)] = row
+        return rows
 
     @staticmethod
     def key(row: dict[str, Any]) -> tuple:
@@ -89,11 +98,14 @@ class Probes:
         return self.rows[key]
 
     def _write(self) -> None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=PROBE_FIELDS)
-        writer.writeheader()
-        writer.writerows(sorted(self.rows.values(), key=lambda r: (r["block"], r["device"], r["omega"], r["n"])))
-        atomic_write_text(self.path, buf.getvalue())
+        """The file's current rows (other searches' probes) with ours, written atomically under the lock."""
+        with file_lock(self.path):
+            self.rows = {**self._read(), **self.rows}
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=PROBE_FIELDS)
+            writer.writeheader()
+            writer.writerows(sorted(self.rows.values(), key=lambda r: (r["block"], r["device"], r["omega"], r["n"])))
+            atomic_write_text(self.path, buf.getvalue())
 
 
 class Placements:
@@ -104,8 +116,22 @@ class Placements:
         self.done: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else {}
 
     def add(self, key: str, summary: dict[str, Any]) -> None:
-        self.done[key] = summary
-        atomic_write_text(self.path, json.dumps(self.done, indent=1) + "\n")
+        with file_lock(self.path):
+            current = json.loads(self.path.read_text()) if self.path.is_file() else {}
+            self.done = {**current, **self.done, key: summary}
+            atomic_write_text(self.path, json.dumps(self.done, indent=1) + "\n")
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive lock on `path`'s sidecar PATH.lock, for read-merge-write by concurrent searches."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def largest_n(

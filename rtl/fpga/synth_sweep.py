@@ -1,7 +1,8 @@
 """Resource sweep: every block synthesised (Yosys, block alone) over n and lanes on each device, at
 one set of word widths per run (`format`: the --format options from the defaults; runs at other
 widths add to the same CSV), and with `place` also placed and routed in the synthesis harness
-(nextpnr: Fmax, and whether it fits); a tidy CSV (resumable: points already in it are not synthesised
+(nextpnr: Fmax, and whether it fits), the points spread over the dask executor (golden.executor); a
+tidy CSV (resumable: points already in it are not synthesised
 again, nor placed again), a fitted linear resource model per word widths, block, device and resource
 with its error on held-back points, and a plot (LUTs with the model; Fmax where placed).
 
@@ -24,10 +25,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from golden.atomic import atomic_path, atomic_write_text  # noqa: E402
 from golden.errors import UserError  # noqa: E402
+from golden.executor import dask_client, run_points  # noqa: E402
 from golden.fixedpoint import DEFAULT, FixedPointConfig, format_from_label, format_label  # noqa: E402
 from rtl.blocks.params import check_blocks, egru_columns, make_params  # noqa: E402
 from rtl.fpga.resource_model import BASE, FEATURES, features  # noqa: E402
@@ -75,9 +76,13 @@ def run_sweep(
     place: bool = False,
     fp: FixedPointConfig = DEFAULT,
     progress: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> list[dict[str, Any]]:
     """Synthesise every missing (block, device, n, lanes) point at the word widths `fp`, and with
-    `place` place and route every such point not yet placed; returns all rows of the CSV."""
+    `place` place and route every such point not yet placed, on the dask executor (golden.executor:
+    `workers` local processes, default one per core, or the cluster at `scheduler`); returns all rows
+    of the CSV, which is rewritten as each point arrives, so an interrupted sweep resumes."""
     check_blocks(blocks)
     for device in devices:
         if device not in DEVICES:
@@ -95,21 +100,39 @@ def run_sweep(
         for L in lanes
         if L <= n and ((label, b, d, n, L) not in rows or (place and not rows[label, b, d, n, L]["placed"]))
     ]
-    for key in tqdm(todo, desc="place and route" if place else "synthesis", disable=not progress):
-        _, block, device, n, L = key
-        params = make_params(block, n, L, fp=fp)
-        row = dict(zip(("format", "block", "device", "n", "lanes"), key), columns=getattr(params, "columns", 0))
-        if place:
-            summary = synthesize(block, params, device, progress=lambda _: None)
-            res, placed = summary["resources"], summary["placed_with_harness"]
-            row["placed"] = "yes" if placed["fits"] else f"no: {placed['error']}"
-            row["fmax_mhz"] = summary["fmax_mhz"]
-        else:
-            res, _ = block_resources(block, params, device, progress=lambda _: None)
-            row |= {"placed": "", "fmax_mhz": None}
-        rows[key] = row | {k: res[k] for k in COUNTS}
-        write_rows(list(rows.values()), path)  # after every point, so an interrupted sweep resumes
+    if todo:
+
+        def store(i: int, row: dict[str, Any]) -> None:
+            rows[todo[i]] = row
+            write_rows(list(rows.values()), path)
+
+        with dask_client(workers, scheduler) as client:
+            run_points(
+                client,
+                measure_point,
+                [(key, place, fp) for key in todo],
+                [f"{b}-{d}-n{n}-L{L}" for _, b, d, n, L in todo],
+                progress=progress,
+                desc="place and route" if place else "synthesis",
+                on_result=store,
+            )
     return list(rows.values())
+
+
+def measure_point(key: tuple, place: bool, fp: FixedPointConfig) -> dict[str, Any]:
+    """One sweep point's row (run on a worker): Yosys's counts, and with `place` nextpnr's verdict."""
+    _, block, device, n, L = key
+    params = make_params(block, n, L, fp=fp)
+    row = dict(zip(("format", "block", "device", "n", "lanes"), key), columns=getattr(params, "columns", 0))
+    if place:
+        summary = synthesize(block, params, device, progress=lambda _: None)
+        res, placed = summary["resources"], summary["placed_with_harness"]
+        row["placed"] = "yes" if placed["fits"] else f"no: {placed['error']}"
+        row["fmax_mhz"] = summary["fmax_mhz"]
+    else:
+        res, _ = block_resources(block, params, device, progress=lambda _: None)
+        row |= {"placed": "", "fmax_mhz": None}
+    return row | {k: res[k] for k in COUNTS}
 
 
 def _key(row: dict[str, Any]) -> tuple:
