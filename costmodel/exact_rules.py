@@ -23,11 +23,9 @@ S_J P_i. Counts per sample and step, t = 0 having no previous influence matrix:
 
 BPTT by the adjoint recursion (golden.bptt.run_bptt), per sample and step:
 
-    activation_words    record words + n_in: EGRU 8 n, GRU 5 n, threshold RNN 4 n
-    backward_macs       p_kept + the entries of each distinct dense S^P (the r gates' V_z pattern once,
-                        the EGRU's theta G | I once) + for t > 0 the products of J^T delta:
-                        EGRU, GRU  n + sum_l [src_l != 0] (|S_J[:, l]| - 1)
-                        trnn       sum_k [d_t,k != 0] |S_J[k, :]|
+    activation_words    record words + n_in: EGRU and EvNN 8 n, GRU 5 n, threshold RNN 4 n
+    backward_macs       g n^2 + p_kept: one transposed product per recurrent matrix (g = 3 gated, 1 for
+                        the threshold RNN) and one outer-product MAC per kept parameter
 """
 
 from __future__ import annotations
@@ -69,10 +67,6 @@ def _structure(shape: CellShape, masks: dict[str, np.ndarray]) -> tuple[np.ndarr
     G = V_u | V_z | ((V_z.astype(np.int64) @ V_r.astype(np.int64)) > 0) | eye
     sens = {name: (V_z if name.endswith("_r") else G if name == "theta" else eye) for name, *_ in shape.blocks()}
     return G, sens
-
-
-def _diagonal(pattern: np.ndarray) -> bool:
-    return bool((pattern == np.eye(pattern.shape[0], dtype=bool)).all())
 
 
 def rule_pattern(cell: str, masks: dict[str, np.ndarray], n: int, n_in: int, order: int) -> dict[str, np.ndarray]:
@@ -137,23 +131,15 @@ def bptt_counts(
     T, B, n_in = x_nonzero.shape
     n = out_nonzero.shape[2]
     shape = CellShape(cell, n, n_in)
-    S_J, sens = _structure(shape, masks)
+    blocks = shape.blocks()
     kept = sum(
-        int(_mask(masks, name, n).sum()) if maskable else rows * cols
-        for name, rows, cols, maskable, _ in shape.blocks()
+        int(_mask(masks, name, n).sum()) if maskable else rows * cols for name, rows, cols, maskable, _ in blocks
     )
-    dense = sum(int(sens[name].sum()) for name in ("V_r", "theta") if name in sens and not _diagonal(sens[name]))
-    later = (np.arange(T) > 0)[:, None]
-    if cell == "trnn":
-        J = d_nonzero.astype(np.int64) @ S_J.sum(1)
-    else:
-        prev_d = np.concatenate([np.zeros((1, B, n), bool), d_nonzero[:-1]])
-        src = prev_d if cell in ("egru", "evnn") else np.ones_like(prev_d)
-        J = n + src.astype(np.int64) @ (S_J.sum(0) - 1)
     sparse = exact_counts(cell, masks, x_nonzero, out_nonzero, d_nonzero)["sparse"]
+    ones = np.ones((T, B), dtype=np.int64)
     return {
         "forward_macs": sparse["forward_macs"],
         "effective_forward_macs": sparse["effective_forward_macs"],
-        "backward_macs": kept + dense + later * J,
-        "activation_words": (RECORD_WORDS[cell] * n + n_in) * np.ones((T, B), dtype=np.int64),
+        "backward_macs": (shape.gates * n * n + kept) * ones,
+        "activation_words": (RECORD_WORDS[cell] * n + n_in) * ones,
     }

@@ -1,32 +1,29 @@
 """Backpropagation through time, through the same pseudo-derivative as RTRL: by autograd (the
-reference) and as the adjoint recursion over the cells' linearisation, with counters.
+reference) and as the adjoint recursion of the cells' linearisation, with counters.
 
-Adjoint (reverse-mode) form, with J_t and Mbar_t from each cell's `linearize` (golden.cells):
+Adjoint (reverse-mode) form, with J_t and Mbar_t as each cell's `linearize` defines them (golden.cells):
 
     delta_T-1 = cbar_T-1,   delta_t = cbar_t + J_{t+1}^T delta_{t+1},   dS/dw = sum_t Mbar_t^T delta_t + direct terms
 
 cbar_t being dS/ds_t with the state held (`state_credit`). The forward pass stores every step's
-record (the cell's quantities; EGRU: c y o dH u r z d) and its input, which the backward pass reads
-to form J_t and Mbar_t again. Counted per sample and step, as the algorithm performs it:
+record (the cell's quantities; EGRU: c y o dH u r z d) and its input; the backward pass reads them
+and forms J_t^T delta and each block's S^P^T delta with the cell's `transpose` (one transposed
+product per recurrent matrix, elementwise terms, J never formed), then the gradient's outer
+products. Counted per sample and step:
 
-    activation_words  words stored for the backward pass: the record (EGRU 8 n, GRU 5 n, threshold
-                      RNN 4 n) plus the input x_t (n_in)
-    backward_macs     J_t^T delta_t (t >= 1): the structurally non-zero J[k, l] (golden.cells.Structure)
-                      whose source is active (src_l != 0, or l = k) and whose row may be non-zero
-                      (threshold RNN: d_t,k != 0); plus Mbar_t^T delta_t: for each distinct dense
-                      sensitivity (the r gates' A_r, theta's) its pattern's entries (S^T delta), and
-                      one MAC per kept parameter (the outer product with the block's operand)
-
-The batched golden forms J_t^T delta_t as a dense product; the count is the algorithm's.
+    activation_words  words stored for the backward pass: the record (EGRU and EvNN 8 n, GRU 5 n,
+                      threshold RNN 4 n) plus the input x_t (n_in)
+    backward_macs     the transposed recurrent products, n^2 each (3 for the gated cells, 1 for the
+                      threshold RNN), plus one MAC per kept parameter (its outer-product term; the
+                      batched golden forms a masked block's products densely and drops the masked ones)
 """
 
 from __future__ import annotations
 
 import torch
 
-from golden.cells import CreditFn, Linearization, make_cell
+from golden.cells import CreditFn, make_cell
 from golden.counters import CounterLog
-from golden.immediate import ImmediatePlan
 from golden.params import CellParams
 from golden.rtrl import RTRLResult, credits_from_tensors
 
@@ -55,11 +52,8 @@ def run_bptt(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tenso
     """dS/dw by the adjoint recursion (module doc), with counters; credits as golden.rtrl.run_rtrl's."""
     cell = make_cell(params.config)
     credit_fn = credits_from_tensors(credits) if isinstance(credits, dict) else credits
-    plan = ImmediatePlan(params, compact=True)
-    structure = cell.structure(params.mask)
-    S_J = structure.jacobian
-    eye = torch.eye(params.config.n, dtype=torch.bool)
     T, B, n_in = x.shape
+    n = params.config.n
     P = params.effective()
     log = CounterLog()
     stored: list[tuple] = []
@@ -79,34 +73,22 @@ def run_bptt(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tenso
             )
             prev = rec
         grad = x.new_zeros(params.p_total)
-        carried = x.new_zeros(B, params.config.n)  # J_{t+1}^T delta_{t+1}
-        backward = torch.zeros(T, B, dtype=torch.int64)
-        dense_S = None
+        carried = x.new_zeros(B, n)  # J_{t+1}^T delta_{t+1}
         for t in reversed(range(T)):
             prev, rec, credit = stored[t]
-            lin = cell.linearize(P, prev, rec, x[t])
-            if dense_S is None:
-                dense_S = _dense_sensitivity_entries(lin, structure.sensitivity)
             delta = cell.state_credit(rec, credit) + carried
-            backward[t] = dense_S + params.p_kept
-            for name, (m_idx, j_idx, _) in plan.columns.items():
-                s = lin.sens[name]
-                weighted = s.S * delta if s.diagonal else torch.einsum("bkm,bk->bm", s.S, delta)  # S^T delta
-                block = params.block(name)
-                g = torch.zeros(block.rows, block.cols, dtype=x.dtype)
-                g[m_idx, j_idx] = (weighted[:, m_idx] * s.operand[:, j_idx]).sum(0)
+            adjoint = cell.transpose(P, prev, rec, x[t], delta)
+            for block in params.blocks:
+                weighted, operand = adjoint.blocks[block.name]
+                g = weighted.T @ operand  # [rows, cols], summed over the batch
+                if block.name in params.masks:
+                    g = g * params.masks[block.name]
                 grad[block.offset : block.offset + block.size] += g.reshape(-1)
             for name, g in cell.direct_gradient(rec, credit).items():
                 block = params.block(name)
                 grad[block.offset : block.offset + block.size] += g.sum(0).reshape(-1)
-            if t > 0:
-                carried = torch.einsum("bkl,bk->bl", lin.G, delta) * lin.src
-                if lin.decay is not None:
-                    carried = carried + lin.decay * delta
-                active = S_J[None] & ((lin.src != 0)[:, None, :] | eye[None])
-                if lin.rows is not None:
-                    active = active & lin.rows[:, :, None]
-                backward[t] += active.sum((1, 2))
+            carried = adjoint.carried
+    backward = torch.full((T, B), cell.n_gates * n * n + params.p_kept)
     counters = log.finish(
         mode="bptt",
         cell=params.config.cell,
@@ -117,10 +99,3 @@ def run_bptt(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tenso
     )
     counters.per_step["backward_macs"] = backward.numpy()
     return RTRLResult(grads=params.unflatten(grad), counters=counters, records=None, final_influence=None)
-
-
-def _dense_sensitivity_entries(lin: Linearization, sensitivity: dict[str, torch.Tensor]) -> int:
-    """Structural entries of each distinct dense sensitivity tensor (S^T delta costs one MAC each):
-    the r gates' A_r, shared by W_r, V_r and b_r, counted once; theta's once."""
-    distinct = {id(s.S): name for name, s in lin.sens.items() if not s.diagonal}
-    return sum(int(sensitivity[name].sum()) for name in distinct.values())

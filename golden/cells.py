@@ -54,6 +54,15 @@ class Structure:
 
 
 @dataclass
+class Adjoint:
+    """One backward step: carried = J_t^T delta [B, n]; blocks[P] = (S^P^T delta [B, rows], operand
+    [B, cols]), so that dS/dP[m, j] gains sum_b (S^P^T delta)[b, m] operand[b, j]."""
+
+    carried: torch.Tensor
+    blocks: dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
 class Linearization:
     """J_t = diag(decay) + G diag(src) and the immediate influence of every block (see module doc)."""
 
@@ -110,6 +119,11 @@ class Cell:
 
     def structure(self, mask: Callable[[str], torch.Tensor]) -> Structure:
         """The structural patterns of J_t and of every block's S^P, given each block's 0/1 mask."""
+        raise NotImplementedError
+
+    def transpose(self, P, prev: Record, rec: Record, x: torch.Tensor, delta: torch.Tensor) -> Adjoint:
+        """J_t^T delta and, per block, S^P^T delta with the block's operand (BPTT's backward step,
+        golden.bptt), by n_gates transposed recurrent products and elementwise terms, G never formed."""
         raise NotImplementedError
 
     def state_credit(self, rec: Record, credits: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -224,6 +238,38 @@ class GatedCell(Cell):
             sens["theta"] = G | eye
         return Structure(jacobian=G | eye, sensitivity=sens)
 
+    def transpose(self, P, prev, rec, x, delta):
+        """a = coef_u delta, b = coef_z delta, v = V_z^T b; A_r^T delta = y' sr v;
+        G^T delta = V_u^T a + r v + V_r^T (A_r^T delta) [- delta]; J^T delta = decay delta + src G^T delta;
+        theta: (-c' H') G^T delta [+ (1 - u)(theta H' - o') delta]."""
+        u, r, z = rec["u"], rec["r"], rec["z"]
+        state, out = self._read(prev)
+        if self.subtractive:
+            state = state - P["theta"] * prev["o"]
+        a = (z - state) * u * (1 - u) * delta
+        b = u * (1 - z * z) * delta
+        v = b @ P["V_z"]
+        w_r = out * r * (1 - r) * v
+        GT = a @ P["V_u"] + r * v + w_r @ P["V_r"]
+        if self.egru and not self.subtractive:
+            GT = GT - delta
+        decay = 1 - u
+        if self.subtractive:
+            decay = decay * (1 - P["theta"] * prev["dH"])
+        src = prev["d"] if self.egru else 1.0
+        ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
+        blocks = {}
+        for gate, weighted in (("u", a), ("r", w_r), ("z", b)):
+            blocks[f"W_{gate}"] = (weighted, x)
+            blocks[f"V_{gate}"] = (weighted, r * out if gate == "z" else out)
+            blocks[f"b_{gate}"] = (weighted, ones)
+        if self.egru:
+            theta = -prev["c"] * prev["dH"] * GT
+            if self.subtractive:
+                theta = theta + (1 - u) * (P["theta"] * prev["dH"] - prev["o"]) * delta
+            blocks["theta"] = (theta, ones)
+        return Adjoint(carried=decay * delta + src * GT, blocks=blocks)
+
     def linearize(self, P, prev, rec, x):
         u, r, z = rec["u"], rec["r"], rec["z"]
         state, out = self._read(prev)
@@ -301,6 +347,13 @@ class ThresholdRNN(Cell):
         """S_J = kept V (J = diag(d) V: no diagonal of its own); every S^P is the identity."""
         eye = torch.eye(self.n, dtype=torch.bool)
         return Structure(jacobian=mask("V").to(torch.bool), sensitivity={k: eye for k in ("W", "V", "b", "theta")})
+
+    def transpose(self, P, prev, rec, x, delta):
+        """J^T delta = V^T (d delta); S^T delta = d delta (theta: -d delta)."""
+        weighted = rec["d"] * delta
+        ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
+        blocks = {"W": (weighted, x), "V": (weighted, prev["a"]), "b": (weighted, ones), "theta": (-weighted, ones)}
+        return Adjoint(carried=weighted @ P["V"], blocks=blocks)
 
     def linearize(self, P, prev, rec, x):
         d = rec["d"]

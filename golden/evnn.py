@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from golden.cells import Cell, Linearization, Sensitivity, Structure, matvec
+from golden.cells import Adjoint, Cell, Linearization, Sensitivity, Structure, matvec
 from golden.errors import UserError
 from golden.heaviside import pseudo_derivative, spike
 from golden.params import GATES, CellParams
@@ -72,6 +72,28 @@ class EvNNCell(Cell):
         sens = {f"{kind}_{g}": eye for kind in ("W", "V", "b", "bh") for g in GATES}
         sens["theta"] = G | eye
         return Structure(jacobian=G | eye, sensitivity=sens)
+
+    def transpose(self, P, prev, rec, x, delta):
+        """G^T delta = V_u^T (coef_u delta) + V_z^T (coef_q delta) + V_r^T (coef_r delta);
+        J^T delta = u (1 - theta H') delta + d' G^T delta; theta: (-c' H') G^T delta + u (theta H' - o') delta."""
+        u, r, z, out, theta = rec["u"], rec["r"], rec["z"], prev["y"], P["theta"]
+        carried = prev["c"] - theta * prev["o"]
+        q = out @ P["V_z"].T + P["bh_z"]
+        coef_z = (1 - u) * (1 - z * z)
+        a = (carried - z) * u * (1 - u) * delta
+        e = coef_z * r * delta
+        f = coef_z * q * r * (1 - r) * delta
+        b = coef_z * delta
+        GT = a @ P["V_u"] + e @ P["V_z"] + f @ P["V_r"]
+        ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
+        blocks = {}
+        for gate, weighted in (("u", a), ("r", f)):
+            blocks.update({f"W_{gate}": (weighted, x), f"V_{gate}": (weighted, out)})
+            blocks.update({f"b_{gate}": (weighted, ones), f"bh_{gate}": (weighted, ones)})
+        blocks.update({"W_z": (b, x), "b_z": (b, ones), "V_z": (e, out), "bh_z": (e, ones)})
+        blocks["theta"] = (-prev["c"] * prev["dH"] * GT + u * (theta * prev["dH"] - prev["o"]) * delta, ones)
+        decay = u * (1 - theta * prev["dH"])
+        return Adjoint(carried=decay * delta + prev["d"] * GT, blocks=blocks)
 
     def linearize(self, P, prev, rec, x):
         u, r, z, out, theta = rec["u"], rec["r"], rec["z"], prev["y"], P["theta"]
