@@ -20,9 +20,10 @@ def test_small_bench_reports_counter_ratios(tmp_path, capsys, monkeypatch):
     def spiral(repeats, threads):
         auto = {"bptt": 1, "rtrl": 1, "sparse-rtrl": 1}
         times = {"bptt": threads, "rtrl": 2.0 * threads, "sparse-rtrl": 3.0, "fixed": 6.0, "fixed_ratio": 2.0}
-        return {"threads": threads, "auto_threads": auto, **times}
+        return {"threads": threads, "auto_threads": auto, **times, "sparse_over_bptt": 3.0 / threads}
 
     monkeypatch.setattr("golden.bench.bench_spiral_iteration", spiral)
+    monkeypatch.setattr("golden.bench.bench_against_torch_gru", lambda repeats, threads: [])
     monkeypatch.setattr("golden.bench.cores", lambda: 2)
     argv = ["bench", "--n", "8", "--omega", "0", "0.5", "--epsilon", "0.1", "--steps", "3", "--batch", "2"]
     assert main([*argv, "--repeats", "1", "--out", str(tmp_path)]) == 0
@@ -78,3 +79,14 @@ def test_threads_follow_the_work_and_the_option(monkeypatch):
 def test_bad_threads_refused(tmp_path, capsys):
     assert main(["demo", "--threads", "-1"]) == 2
     assert "--threads: got -1" in capsys.readouterr().err
+
+
+def test_golden_bptt_against_torch_gru_is_timed_in_one_run():
+    """The comparison runs both iterations at each n and reports their ratio against its target."""
+    from golden.bench import bench_against_torch_gru
+
+    rows = bench_against_torch_gru(repeats=1, threads=1, ns=(4, 256))
+    assert [r["n"] for r in rows] == [4, 256] and [r["target"] for r in rows] == [1.5, 1.0]
+    for r in rows:
+        assert r["golden_bptt_s"] > 0 and r["torch_gru_s"] > 0
+        assert r["ratio"] == r["golden_bptt_s"] / r["torch_gru_s"] and r["meets_target"] == (r["ratio"] <= r["target"])
