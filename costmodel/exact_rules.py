@@ -24,6 +24,7 @@ S_J P_i. Counts per sample and step, t = 0 having no previous influence matrix:
 BPTT by the adjoint recursion (golden.bptt.run_bptt), per sample and step:
 
     activation_words    record words + n_in: EGRU and EvNN 8 n, GRU 5 n, threshold RNN 4 n
+    forward             as dense RTRL (BPTT's forward pass is the dense one)
     backward_macs       g n^2 + p_kept: one transposed product per recurrent matrix (g = 3 gated, 1 for
                         the threshold RNN) and one outer-product MAC per kept parameter
 """
@@ -135,11 +136,11 @@ def bptt_counts(
     kept = sum(
         int(_mask(masks, name, n).sum()) if maskable else rows * cols for name, rows, cols, maskable, _ in blocks
     )
-    sparse = exact_counts(cell, masks, x_nonzero, out_nonzero, d_nonzero)["sparse"]
+    dense = exact_counts(cell, masks, x_nonzero, out_nonzero, d_nonzero)["dense"]
     ones = np.ones((T, B), dtype=np.int64)
     return {
-        "forward_macs": sparse["forward_macs"],
-        "effective_forward_macs": sparse["effective_forward_macs"],
+        "forward_macs": dense["forward_macs"],
+        "effective_forward_macs": dense["effective_forward_macs"],
         "backward_macs": (shape.gates * n * n + kept) * ones,
         "activation_words": (RECORD_WORDS[cell] * n + n_in) * ones,
     }

@@ -11,6 +11,7 @@ and forms J_t^T delta and each block's S^P^T delta with the cell's `transpose` (
 product per recurrent matrix, elementwise terms, J never formed), then the gradient's outer
 products. Counted per sample and step:
 
+    forward_macs      the dense forward step's, g n (n_in + n) (effective ones as for RTRL)
     activation_words  words stored for the backward pass: the record (EGRU and EvNN 8 n, GRU 5 n,
                       threshold RNN 4 n) plus the input x_t (n_in)
     backward_macs     the transposed recurrent products, n^2 each (3 for the gated cells, 1 for the
@@ -20,10 +21,11 @@ products. Counted per sample and step:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from golden.cells import CreditFn, make_cell
-from golden.counters import CounterLog
+from golden.counters import RunCounters
 from golden.params import CellParams
 from golden.rtrl import RTRLResult, credits_from_tensors
 
@@ -49,53 +51,56 @@ def bptt_gradients(params: CellParams, x: torch.Tensor, credits: dict[str, torch
 
 
 def run_bptt(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tensor] | CreditFn) -> RTRLResult:
-    """dS/dw by the adjoint recursion (module doc), with counters; credits as golden.rtrl.run_rtrl's."""
+    """dS/dw by the adjoint recursion (module doc), with counters; credits as golden.rtrl.run_rtrl's.
+    The forward pass is the dense one (its MACs counted as such); the gradient's outer products are
+    summed over steps and samples in one product per block."""
     cell = make_cell(params.config)
     credit_fn = credits_from_tensors(credits) if isinstance(credits, dict) else credits
     T, B, n_in = x.shape
     n = params.config.n
     P = params.effective()
-    log = CounterLog()
-    stored: list[tuple] = []
     with torch.no_grad():
-        prev = cell.initial(B)
+        records, credit_list = [cell.initial(B)], []
+        fused = cell.fused(P, x)
         for t in range(T):
-            rec = cell.step(P, prev, x[t], event_driven=True)
-            fwd = cell.forward_macs(P, prev, rec, x[t], event_driven=True)
-            credit = credit_fn(t, rec)
-            stored.append((prev, rec, credit))
-            log.add(
-                forward_macs=fwd["performed"],
-                effective_forward_macs=fwd["effective"],
-                alpha=(rec[cell.output_key] == 0).double().mean(-1),
-                beta=(rec["d"] == 0).double().mean(-1),
-                activation_words=torch.full((B,), len(rec) * params.config.n + n_in),
-            )
-            prev = rec
+            if fused is None:
+                records.append(cell.step(P, records[-1], x[t]))
+            else:
+                records.append(
+                    cell.step(P, records[-1], x[t], fused={"drive": fused["drive"][t], "V_ur": fused["V_ur"]})
+                )
+            credit_list.append(credit_fn(t, records[-1]))
+        stacked = {k: torch.stack([r[k] for r in records]) for k in records[0]}  # [T + 1, B, n], step 0 = initial
+        now = {k: v[1:] for k, v in stacked.items()}
+        before = {k: v[:-1] for k, v in stacked.items()}
+        forward = cell.forward_macs(P, before, now, x, event_driven=False)
+        credits_now = {k: torch.stack([c[k] for c in credit_list]) for k in credit_list[0]}
+        blocks = cell.adjoint(P, before, now, x, cell.state_credit(now, credits_now))
         grad = x.new_zeros(params.p_total)
-        carried = x.new_zeros(B, n)  # J_{t+1}^T delta_{t+1}
-        for t in reversed(range(T)):
-            prev, rec, credit = stored[t]
-            delta = cell.state_credit(rec, credit) + carried
-            adjoint = cell.transpose(P, prev, rec, x[t], delta)
-            for block in params.blocks:
-                weighted, operand = adjoint.blocks[block.name]
-                g = weighted.T @ operand  # [rows, cols], summed over the batch
-                if block.name in params.masks:
-                    g = g * params.masks[block.name]
-                grad[block.offset : block.offset + block.size] += g.reshape(-1)
-            for name, g in cell.direct_gradient(rec, credit).items():
-                block = params.block(name)
-                grad[block.offset : block.offset + block.size] += g.sum(0).reshape(-1)
-            carried = adjoint.carried
-    backward = torch.full((T, B), cell.n_gates * n * n + params.p_kept)
-    counters = log.finish(
+        for block in params.blocks:  # sum over steps and samples of weighted^T operand, one product
+            weighted, operand = blocks[block.name]
+            g = weighted.reshape(-1, weighted.shape[-1]).T @ operand.reshape(-1, operand.shape[-1])
+            if block.name in params.masks:
+                g = g * params.masks[block.name]
+            grad[block.offset : block.offset + block.size] += g.reshape(-1)
+        for name, g in cell.direct_gradient(now, credits_now).items():
+            block = params.block(name)
+            grad[block.offset : block.offset + block.size] += g.sum((0, 1)).reshape(-1)
+    words = sum(v.shape[-1] for v in now.values()) + n_in
+    counters = RunCounters(
         mode="bptt",
         cell=params.config.cell,
-        n=params.config.n,
+        n=n,
         n_in=n_in,
         sparsity=params.sparsity(),
         influence_storage_bytes=0,
+        per_step={
+            "forward_macs": forward["performed"].numpy(),
+            "effective_forward_macs": forward["effective"].numpy(),
+            "backward_macs": np.full((T, B), cell.n_gates * n * n + params.p_kept, dtype=np.int64),
+            "activation_words": np.full((T, B), words, dtype=np.int64),
+            "alpha": (now[cell.output_key] == 0).double().mean(-1).numpy(),
+            "beta": (now["d"] == 0).double().mean(-1).numpy(),
+        },
     )
-    counters.per_step["backward_macs"] = backward.numpy()
     return RTRLResult(grads=params.unflatten(grad), counters=counters, records=None, final_influence=None)

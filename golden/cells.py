@@ -54,15 +54,6 @@ class Structure:
 
 
 @dataclass
-class Adjoint:
-    """One backward step: carried = J_t^T delta [B, n]; blocks[P] = (S^P^T delta [B, rows], operand
-    [B, cols]), so that dS/dP[m, j] gains sum_b (S^P^T delta)[b, m] operand[b, j]."""
-
-    carried: torch.Tensor
-    blocks: dict[str, tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass
 class Linearization:
     """J_t = diag(decay) + G diag(src) and the immediate influence of every block (see module doc)."""
 
@@ -117,13 +108,23 @@ class Cell:
         """(weight, operand, recurrent) for every matrix-vector product of the forward step."""
         raise NotImplementedError
 
+    def fused(self, P: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """Precomputed products for a whole dense forward pass over x [T, B, n_in], or None where the
+        cell has none (then `step` runs as it is)."""
+        return None
+
     def structure(self, mask: Callable[[str], torch.Tensor]) -> Structure:
         """The structural patterns of J_t and of every block's S^P, given each block's 0/1 mask."""
         raise NotImplementedError
 
-    def transpose(self, P, prev: Record, rec: Record, x: torch.Tensor, delta: torch.Tensor) -> Adjoint:
-        """J_t^T delta and, per block, S^P^T delta with the block's operand (BPTT's backward step,
-        golden.bptt), by n_gates transposed recurrent products and elementwise terms, G never formed."""
+    def adjoint(
+        self, P, before: Record, now: Record, x: torch.Tensor, cbar: torch.Tensor
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """BPTT's backward pass over a whole sequence (golden.bptt), records stacked [T, B, n] (`before`
+        the previous step's), cbar [T, B, n] the state credits: delta_t = cbar_t + J_{t+1}^T delta_{t+1}
+        by n_gates transposed recurrent products and elementwise terms per step (J never formed); per
+        block (S^P^T delta [T, B, rows], operand [T, B, cols]), so that dS/dP[m, j] = sum over steps
+        and samples of their product."""
         raise NotImplementedError
 
     def state_credit(self, rec: Record, credits: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -140,8 +141,8 @@ class Cell:
         """Per sample [B]: MACs the step performs (dense matmuls, or input dense and recurrent
         products event-driven: n per non-zero operand entry) and effective MACs (NeuroBench:
         products whose weight and operand are both non-zero)."""
-        performed = torch.zeros(x.shape[0], dtype=torch.int64)
-        effective = torch.zeros(x.shape[0], dtype=torch.int64)
+        performed = torch.zeros(x.shape[:-1], dtype=torch.int64)  # [B], or [T, B] for stacked steps
+        effective = torch.zeros(x.shape[:-1], dtype=torch.int64)
         for weight, operand, recurrent in self.matvec_terms(P, prev, rec, x):
             nz = operand != 0
             if event_driven and recurrent:
@@ -197,12 +198,29 @@ class GatedCell(Cell):
             return prev["h"], prev["h"]
         return prev["c"], prev["y"]
 
-    def step(self, P, prev, x, event_driven=False):
+    def fused(self, P: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """For a whole dense forward pass (golden.bptt): every step's input drive W_g x_t + b_g of the
+        three gates at once, [T, B, 3n], and V_u, V_r stacked [2n, n] (one product per step for both)."""
+        W = torch.cat([P[f"W_{g}"] for g in GATES])
+        b = torch.cat([P[f"b_{g}"] for g in GATES])
+        return {
+            "drive": torch.addmm(b, x.reshape(-1, x.shape[-1]), W.T).reshape(*x.shape[:-1], -1),
+            "V_ur": torch.cat([P["V_u"], P["V_r"]]),
+        }
+
+    def step(self, P, prev, x, event_driven=False, fused=None):
+        """fused: this step's slice of `fused` (its drive [B, 3n] and V_ur), for the dense pass."""
         cfg = self.config
         state, out = self._read(prev)
-        u = torch.sigmoid(x @ P["W_u"].T + matvec(P["V_u"], out, event_driven) + P["b_u"])
-        r = torch.sigmoid(x @ P["W_r"].T + matvec(P["V_r"], out, event_driven) + P["b_r"])
-        z = torch.tanh(x @ P["W_z"].T + matvec(P["V_z"], r * out, event_driven) + P["b_z"])
+        if fused is not None:
+            drive, n = fused["drive"], self.n
+            ur = torch.sigmoid(torch.addmm(drive[:, : 2 * n], out, fused["V_ur"].T))
+            u, r = ur[:, :n], ur[:, n:]
+            z = torch.tanh(torch.addmm(drive[:, 2 * n :], r * out, P["V_z"].T))
+        else:
+            u = torch.sigmoid(x @ P["W_u"].T + matvec(P["V_u"], out, event_driven) + P["b_u"])
+            r = torch.sigmoid(x @ P["W_r"].T + matvec(P["V_r"], out, event_driven) + P["b_r"])
+            z = torch.tanh(x @ P["W_z"].T + matvec(P["V_z"], r * out, event_driven) + P["b_z"])
         if not self.egru:
             h = u * z + (1 - u) * state
             return {"h": h, "u": u, "r": r, "z": z, "d": torch.ones_like(h)}
@@ -238,37 +256,40 @@ class GatedCell(Cell):
             sens["theta"] = G | eye
         return Structure(jacobian=G | eye, sensitivity=sens)
 
-    def transpose(self, P, prev, rec, x, delta):
-        """a = coef_u delta, b = coef_z delta, v = V_z^T b; A_r^T delta = y' sr v;
-        G^T delta = V_u^T a + r v + V_r^T (A_r^T delta) [- delta]; J^T delta = decay delta + src G^T delta;
+    def adjoint(self, P, before, now, x, cbar):
+        """Per step, backwards: a = coef_u delta, b = coef_z delta, v = V_z^T b, A_r^T delta = y' sr v,
+        G^T delta = V_u^T a + r v + V_r^T (A_r^T delta) [- delta], J^T delta = decay delta + src G^T delta;
         theta: (-c' H') G^T delta [+ (1 - u)(theta H' - o') delta]."""
-        u, r, z = rec["u"], rec["r"], rec["z"]
-        state, out = self._read(prev)
+        u, r, z = now["u"], now["r"], now["z"]
+        state, out = self._read(before)
         if self.subtractive:
-            state = state - P["theta"] * prev["o"]
-        a = (z - state) * u * (1 - u) * delta
-        b = u * (1 - z * z) * delta
-        v = b @ P["V_z"]
-        w_r = out * r * (1 - r) * v
-        GT = a @ P["V_u"] + r * v + w_r @ P["V_r"]
-        if self.egru and not self.subtractive:
-            GT = GT - delta
+            state = state - P["theta"] * before["o"]
+        coef_u, coef_z, out_sr = (z - state) * u * (1 - u), u * (1 - z * z), out * r * (1 - r)
         decay = 1 - u
         if self.subtractive:
-            decay = decay * (1 - P["theta"] * prev["dH"])
-        src = prev["d"] if self.egru else 1.0
-        ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
+            decay = decay * (1 - P["theta"] * before["dH"])
+        deltas, vs, GTs = torch.empty_like(cbar), torch.empty_like(cbar), torch.empty_like(cbar)
+        carried = torch.zeros_like(cbar[0])
+        for t in reversed(range(cbar.shape[0])):
+            delta = deltas[t] = cbar[t] + carried
+            v = vs[t] = (coef_z[t] * delta) @ P["V_z"]
+            GT = torch.addmm((coef_u[t] * delta) @ P["V_u"], out_sr[t] * v, P["V_r"]).addcmul_(r[t], v)
+            if self.egru and not self.subtractive:
+                GT = GT.sub_(delta)
+            GTs[t] = GT
+            carried = decay[t] * delta + (before["d"][t] * GT if self.egru else GT)
+        ones = torch.ones(*x.shape[:-1], 1, dtype=x.dtype)
         blocks = {}
-        for gate, weighted in (("u", a), ("r", w_r), ("z", b)):
+        for gate, weighted in (("u", coef_u * deltas), ("r", out_sr * vs), ("z", coef_z * deltas)):
             blocks[f"W_{gate}"] = (weighted, x)
             blocks[f"V_{gate}"] = (weighted, r * out if gate == "z" else out)
             blocks[f"b_{gate}"] = (weighted, ones)
         if self.egru:
-            theta = -prev["c"] * prev["dH"] * GT
+            theta = -before["c"] * before["dH"] * GTs
             if self.subtractive:
-                theta = theta + (1 - u) * (P["theta"] * prev["dH"] - prev["o"]) * delta
+                theta = theta + (1 - u) * (P["theta"] * before["dH"] - before["o"]) * deltas
             blocks["theta"] = (theta, ones)
-        return Adjoint(carried=decay * delta + src * GT, blocks=blocks)
+        return blocks
 
     def linearize(self, P, prev, rec, x):
         u, r, z = rec["u"], rec["r"], rec["z"]
@@ -348,12 +369,15 @@ class ThresholdRNN(Cell):
         eye = torch.eye(self.n, dtype=torch.bool)
         return Structure(jacobian=mask("V").to(torch.bool), sensitivity={k: eye for k in ("W", "V", "b", "theta")})
 
-    def transpose(self, P, prev, rec, x, delta):
-        """J^T delta = V^T (d delta); S^T delta = d delta (theta: -d delta)."""
-        weighted = rec["d"] * delta
-        ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
-        blocks = {"W": (weighted, x), "V": (weighted, prev["a"]), "b": (weighted, ones), "theta": (-weighted, ones)}
-        return Adjoint(carried=weighted @ P["V"], blocks=blocks)
+    def adjoint(self, P, before, now, x, cbar):
+        """delta_t = cbar_t + V^T (d_{t+1} delta_{t+1}); S^T delta = d delta (theta: -d delta)."""
+        weighted = torch.empty_like(cbar)
+        carried = torch.zeros_like(cbar[0])
+        for t in reversed(range(cbar.shape[0])):
+            w = weighted[t] = now["d"][t] * (cbar[t] + carried)
+            carried = w @ P["V"]
+        ones = torch.ones(*x.shape[:-1], 1, dtype=x.dtype)
+        return {"W": (weighted, x), "V": (weighted, before["a"]), "b": (weighted, ones), "theta": (-weighted, ones)}
 
     def linearize(self, P, prev, rec, x):
         d = rec["d"]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from golden.cells import Adjoint, Cell, Linearization, Sensitivity, Structure, matvec
+from golden.cells import Cell, Linearization, Sensitivity, Structure, matvec
 from golden.errors import UserError
 from golden.heaviside import pseudo_derivative, spike
 from golden.params import GATES, CellParams
@@ -73,27 +73,33 @@ class EvNNCell(Cell):
         sens["theta"] = G | eye
         return Structure(jacobian=G | eye, sensitivity=sens)
 
-    def transpose(self, P, prev, rec, x, delta):
-        """G^T delta = V_u^T (coef_u delta) + V_z^T (coef_q delta) + V_r^T (coef_r delta);
+    def adjoint(self, P, before, now, x, cbar):
+        """Per step, backwards: G^T delta = [V_u; V_z; V_r]^T [coef_u; coef_q; coef_r] delta (one product),
         J^T delta = u (1 - theta H') delta + d' G^T delta; theta: (-c' H') G^T delta + u (theta H' - o') delta."""
-        u, r, z, out, theta = rec["u"], rec["r"], rec["z"], prev["y"], P["theta"]
-        carried = prev["c"] - theta * prev["o"]
+        u, r, z, out, theta = now["u"], now["r"], now["z"], before["y"], P["theta"]
+        carried_state = before["c"] - theta * before["o"]
         q = out @ P["V_z"].T + P["bh_z"]
         coef_z = (1 - u) * (1 - z * z)
-        a = (carried - z) * u * (1 - u) * delta
-        e = coef_z * r * delta
-        f = coef_z * q * r * (1 - r) * delta
-        b = coef_z * delta
-        GT = a @ P["V_u"] + e @ P["V_z"] + f @ P["V_r"]
-        ones = torch.ones(x.shape[0], 1, dtype=x.dtype)
+        coefs = torch.stack([(carried_state - z) * u * (1 - u), coef_z * r, coef_z * q * r * (1 - r)], dim=2)
+        V = torch.cat([P["V_u"], P["V_z"], P["V_r"]])  # [3n, n]
+        decay = u * (1 - theta * before["dH"])
+        deltas, GTs = torch.empty_like(cbar), torch.empty_like(cbar)
+        carried = torch.zeros_like(cbar[0])
+        T, B, n = cbar.shape
+        for t in reversed(range(T)):
+            delta = deltas[t] = cbar[t] + carried
+            GT = GTs[t] = (coefs[t] * delta[:, None, :]).reshape(B, 3 * n) @ V
+            carried = decay[t] * delta + before["d"][t] * GT
+        a, e, f = (coefs[:, :, i] * deltas for i in range(3))
+        b = coef_z * deltas
+        ones = torch.ones(*x.shape[:-1], 1, dtype=x.dtype)
         blocks = {}
         for gate, weighted in (("u", a), ("r", f)):
             blocks.update({f"W_{gate}": (weighted, x), f"V_{gate}": (weighted, out)})
             blocks.update({f"b_{gate}": (weighted, ones), f"bh_{gate}": (weighted, ones)})
         blocks.update({"W_z": (b, x), "b_z": (b, ones), "V_z": (e, out), "bh_z": (e, ones)})
-        blocks["theta"] = (-prev["c"] * prev["dH"] * GT + u * (theta * prev["dH"] - prev["o"]) * delta, ones)
-        decay = u * (1 - theta * prev["dH"])
-        return Adjoint(carried=decay * delta + prev["d"] * GT, blocks=blocks)
+        blocks["theta"] = (-before["c"] * before["dH"] * GTs + u * (theta * before["dH"] - before["o"]) * deltas, ones)
+        return blocks
 
     def linearize(self, P, prev, rec, x):
         u, r, z, out, theta = rec["u"], rec["r"], rec["z"], prev["y"], P["theta"]
