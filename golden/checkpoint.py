@@ -31,15 +31,21 @@ def save_checkpoint(path: str | os.PathLike, params: CellParams, extra: dict[str
         torch.save(payload, tmp)
 
 
+def read_torch_file(path: str | os.PathLike, label: str, kind: str) -> Any:
+    """torch.load of tensors only (weights_only); a missing, damaged or foreign file is a UserError
+    "LABEL: no such file" / "LABEL: not a readable KIND (error)"."""
+    if not Path(path).is_file():
+        raise UserError(f"{label}: no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise UserError(f"{label}: not a readable {kind} ({exc.__class__.__name__})") from None
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[CellParams, dict[str, Any]]:
     """Read a checkpoint written by save_checkpoint; returns the parameters and the extra dict."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path}: no such file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        raise UserError(f"checkpoint {path}: not a readable checkpoint ({exc.__class__.__name__})") from None
+    payload = read_torch_file(path, f"checkpoint {path}", "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"checkpoint {path}: not an {FORMAT} file")
     if payload.get("version") != VERSION:

@@ -19,7 +19,7 @@ from golden.atomic import atomic_write_text
 from golden.bench import markdown, run_bench
 from golden.bptt import bptt_gradients, run_bptt
 from golden.cells import make_cell
-from golden.checkpoint import load_checkpoint
+from golden.checkpoint import load_checkpoint, read_torch_file
 from golden.cli_support import Parser, on_interrupt, out_file, out_folder, run_cli
 from golden.config import CELLS, DTYPES, RESETS, CellConfig
 from golden.errors import UserError
@@ -258,12 +258,7 @@ def _cell_params(args: argparse.Namespace) -> CellParams:
 def _evnn_params(args: argparse.Namespace) -> CellParams:
     """The evnn cell with an EvNN layer's weights (n and n_in from their shapes, nothing masked)."""
     path = Path(args.evnn_state)
-    if not path.is_file():
-        raise UserError(f"--evnn-state: no such file {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
-        raise UserError(f"--evnn-state: {path} is not a torch state dict ({type(exc).__name__}: {exc})") from None
+    state = read_torch_file(path, f"--evnn-state: {path}", "torch state dict")
     if not isinstance(state, dict):
         raise UserError(f"--evnn-state: {path} holds a {type(state).__name__}, not a state dict")
     if args.cell not in (None, "evnn"):
