@@ -72,6 +72,13 @@ def build_parser() -> Parser:
 
     sub.add_parser("workloads", help="list the named workloads and their sources")
 
+    pt = sub.add_parser("patterns", help="SnAp-1 and SnAp-2 pattern sizes against n and omega (seeded masks)")
+    pt.add_argument("--cell", default="egru", help="egru, gru, trnn or evnn (default egru)")
+    pt.add_argument("--n", type=int, nargs="+", default=[10, 16, 32, 64, 128], help="units (default 10 16 32 64 128)")
+    pt.add_argument("--omega", type=float, nargs="+", default=[0.5, 0.9, 0.95], help="default 0.5 0.9 0.95")
+    pt.add_argument("--n-in", type=int, default=2, dest="n_in", help="inputs (default 2)")
+    pt.add_argument("--seed", type=int, default=0, help="seeds the masks as golden does (default 0)")
+
     k = sub.add_parser("core", help="the online-learning core (rtl.core): cycles, time and memory per training step")
     k.add_argument("--n", type=int, required=True, help="units")
     k.add_argument("--omega", type=float, default=0.5, help="masked fraction of V_u, V_r, V_z (default 0.5)")
@@ -330,6 +337,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report["exact_ok"] else 1
 
 
+def cmd_patterns(args: argparse.Namespace) -> int:
+    from costmodel.exact_rules import pattern_table
+
+    print(pattern_table(args.cell, args.n, args.omega, args.n_in, args.seed), end="")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from costmodel.bench import run_bench
 
@@ -385,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": cmd_validate,
         "bench": cmd_bench,
         "workloads": cmd_workloads,
+        "patterns": cmd_patterns,
         "calibration": cmd_calibration,
     }
     return run_cli("costmodel", build_parser(), commands, argv)

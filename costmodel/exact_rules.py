@@ -144,3 +144,25 @@ def bptt_counts(
         "backward_macs": (shape.gates * n * n + kept) * ones,
         "activation_words": (RECORD_WORDS[cell] * n + n_in) * ones,
     }
+
+
+def pattern_table(cell: str, ns: list[int], omegas: list[float], n_in: int = 2, seed: int = 0) -> str:
+    """|P_1| and |P_2| as fractions of the n p_kept entries of exact sparse RTRL, for golden's seeded
+    masks (golden.params.make_masks) at each n and omega: how SnAp's patterns thin with n and omega."""
+    from golden.config import CellConfig
+    from golden.params import make_masks
+
+    lines = ["| n | " + " | ".join(f"ω = {w:g}: SnAp-1 / SnAp-2" for w in omegas) + " |"]
+    lines.append("|---|" + "---|" * len(omegas))
+    for n in ns:
+        cells = []
+        for omega in omegas:
+            masks = {
+                k: v.numpy()
+                for k, v in make_masks(CellConfig(cell=cell, n=n, n_in=n_in, omega=omega, seed=seed)).items()
+            }
+            P1, P2 = (rule_pattern(cell, masks, n, n_in, order)["P"] for order in (1, 2))
+            full = P1.size
+            cells.append(f"{P1.sum() / full:.3f} / {P2.sum() / full:.3f}")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -188,3 +188,18 @@ def test_adjoint_bptt_equals_autograd_and_its_counters_are_predicted(cell, reset
     )
     for field, value in predicted.items():
         assert (value == run.counters.per_step[field]).all(), field
+
+
+def test_patterns_command_matches_golden_patterns(capsys):
+    from costmodel.cli import main as costmodel_main
+
+    assert (
+        costmodel_main(["patterns", "--cell", "egru", "--n", "10", "--omega", "0.5", "--n-in", "3", "--seed", "2"]) == 0
+    )
+    row = capsys.readouterr().out.splitlines()[2]
+    params, _, _ = make_problem("egru", n=10, n_in=3, omega=0.5, seed=2)
+    full = 10 * params.p_kept
+    sizes = [int(influence_pattern(params, order).sum()) / full for order in (1, 2)]
+    assert row == f"| 10 | {sizes[0]:.3f} / {sizes[1]:.3f} |"
+    assert costmodel_main(["patterns", "--cell", "lstm"]) != 0
+    assert "cell: unknown cell 'lstm'" in capsys.readouterr().err
