@@ -79,7 +79,6 @@ class PatternInfluence:
         self.diagonal_only = mode == "eprop"
         structure = make_cell(cfg).structure(params.mask)
         P = influence_pattern(params, pattern_order(mode))
-        self.pattern = P
         patterns, group_of = torch.unique(P.T, dim=0, return_inverse=True)
         rows, cols, self.groups, start = [], [], [], 0
         for g, column_rows in enumerate(patterns):

@@ -34,7 +34,7 @@ class Task:
     n_in: int
     T: int
     scored: int  # the last `scored` steps of every sequence carry the loss
-    splits: dict[str, Any]
+    splits: dict[str, Split]
     settings: dict[str, Any]  # what defines the data, for the run's metrics
 
 

@@ -47,7 +47,6 @@ from golden.train import TrainConfig, train
 from golden.yaml_spec import read_yaml, validate_document
 
 AXES = ("task", "algo", "cell", "n", "omega", "epsilon", "seed", "numerics")
-NOT_SHARED = AXES + ("iterations_done",)
 COLUMNS = (
     *AXES,
     "iterations",
