@@ -226,6 +226,12 @@ def build_parser() -> Parser:
         help="worker processes of the local cluster (default: one per core; 0: in this process, in turn)",
     )
     sw.add_argument("--scheduler", help="address of a running dask scheduler (e.g. tcp://host:8786) instead")
+    sw.add_argument(
+        "--finished-only",
+        action="store_true",
+        dest="finished_only",
+        help="run nothing: write results.csv, table.md and the plots from the points finished so far",
+    )
     sw.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
 
     sb = sub.add_parser("sweep-bench", help="a 12-point training grid on 1 and on 2 dask workers: speedup, same CSV")
@@ -519,10 +525,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     load_sweep_spec(args.spec)  # a bad spec fails before the folder is made or a cluster started
     with locked_folder(out_folder(args.out)) as out:
         on_interrupt(f"finished points are kept in {out}/points and started ones resume; run the same command again")
-        rows = run_sweep(args.spec, out, args.workers, args.scheduler, progress=not args.no_progress)
+        rows = run_sweep(
+            args.spec,
+            out,
+            args.workers,
+            args.scheduler,
+            progress=not args.no_progress,
+            finished_only=args.finished_only,
+        )
     print((out / "table.md").read_text(), end="")
     tasks = ", ".join(f"accuracy_vs_cost_{t}.png" for t in dict.fromkeys(r["task"] for r in rows))
-    print(f"{len(rows)} points; wrote {out}/results.csv, table.md and {tasks}")
+    total = len(load_sweep_spec(args.spec)[1])
+    print(f"{len(rows)} of {total} points; wrote {out}/results.csv, table.md and {tasks}")
     return 0
 
 

@@ -193,9 +193,11 @@ def run_sweep(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
+    finished_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every point not yet finished on the cluster, then write results.csv, table.md and the
-    plots; returns the rows in grid order."""
+    plots; returns the rows in grid order. finished_only: run nothing and report the points finished
+    so far (a long sweep's results while it runs, or after it was stopped)."""
     from golden.executor import dask_client, run_points
 
     _, points = load_sweep_spec(spec_path)
@@ -206,7 +208,7 @@ def run_sweep(
         for c, f in zip(points, folders)
     ]
     todo = [i for i, row in enumerate(rows) if row is None]
-    if todo:
+    if todo and not finished_only:
         with dask_client(workers, scheduler) as client:
             done = run_points(
                 client,
@@ -218,6 +220,9 @@ def run_sweep(
             )
         for i, row in zip(todo, done):
             rows[i] = row
+    rows = [row for row in rows if row is not None]
+    if not rows:
+        raise UserError(f"--finished-only: no point of {spec_path} has finished in {out}/points yet")
     write_csv(out / "results.csv", rows)
     atomic_write_text(out / "table.md", markdown_table(rows))
     from costmodel.plots import accuracy_vs_cost

@@ -155,3 +155,16 @@ def test_sweep_bench_reports_both_runs(tmp_path, capsys):
     assert report["speedup"] == report["seconds"]["1"] / report["seconds"]["2"]
     assert len((tmp_path / "workers-2" / "results.csv").read_text().splitlines()) == 13
     assert "speedup" in capsys.readouterr().out
+
+
+def test_finished_only_reports_what_has_finished(spec, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--finished-only"]) != 0
+    assert "no point of" in capsys.readouterr().err
+    _, points = load_sweep_spec(spec)
+    alone = ["train", "--algo", "sparse-rtrl", "--n", "5", "--omega", "0.5", "--iterations", "2", "--batch", "4"]
+    alone += ["--samples", "40", "--eval-every", "2", "--no-progress"]
+    assert main([*alone, "--out", str(out / "points" / point_name(points[0]))]) == 0
+    assert main(["sweep", str(spec), "--out", str(out), "--finished-only", "--no-progress"]) == 0
+    assert "1 of 4 points" in capsys.readouterr().out
+    assert len((out / "results.csv").read_text().splitlines()) == 2
