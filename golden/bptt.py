@@ -7,9 +7,9 @@ Adjoint (reverse-mode) form, with J_t and Mbar_t as each cell's `linearize` defi
 
 cbar_t being dS/ds_t with the state held (`state_credit`). The forward pass stores every step's
 record (the cell's quantities; EGRU: c y o dH u r z d) and its input; the backward pass reads them
-and forms J_t^T delta and each block's S^P^T delta with the cell's `transpose` (one transposed
-product per recurrent matrix, elementwise terms, J never formed), then the gradient's outer
-products. Counted per sample and step:
+and forms J_t^T delta and each block's S^P^T delta with the cell's `adjoint` (one transposed
+product per recurrent matrix and step, elementwise terms, J never formed), then the gradient's
+outer products. Counted per sample and step:
 
     forward_macs      the dense forward step's, g n (n_in + n) (effective ones as for RTRL)
     activation_words  words stored for the backward pass: the record (EGRU and EvNN 8 n, GRU 5 n,

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from golden.errors import UserError
+from golden.spiral import split_ranges
 
 GROUPS = ("left", "right", "recall", "noise")
 
@@ -124,11 +125,5 @@ def cue_dataset(
     dtype: torch.dtype = torch.float64,
 ) -> dict[str, CueSplit]:
     """Disjoint train / val / test index ranges of the seeded sample stream."""
-    if n_samples < 10:
-        raise UserError(f"n_samples: got {n_samples}; expected at least 10")
-    n_train, n_val = int(fractions[0] * n_samples), int(fractions[1] * n_samples)
-    return {
-        "train": CueSplit(timing, seed, 0, n_train, dtype),
-        "val": CueSplit(timing, seed, n_train, n_val, dtype),
-        "test": CueSplit(timing, seed, n_train + n_val, n_samples - n_train - n_val, dtype),
-    }
+    ranges = split_ranges(n_samples, fractions)
+    return {name: CueSplit(timing, seed, span.start, span.stop - span.start, dtype) for name, span in ranges.items()}

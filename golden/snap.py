@@ -33,7 +33,7 @@ import re
 
 import torch
 
-from golden.cells import Linearization, make_cell
+from golden.cells import Linearization, Structure, make_cell
 from golden.errors import UserError
 from golden.immediate import ImmediatePlan
 from golden.params import CellParams
@@ -58,7 +58,11 @@ def pattern_order(mode: str) -> int:
 def influence_pattern(params: CellParams, order: int) -> torch.Tensor:
     """P_order over the kept columns, bool [n, p_kept] (columns in the compacted layout's order)."""
     structure = make_cell(params.config).structure(params.mask)
-    plan = ImmediatePlan(params, compact=True)
+    return _pattern(params, structure, ImmediatePlan(params, compact=True), order)
+
+
+def _pattern(params: CellParams, structure: Structure, plan: ImmediatePlan, order: int) -> torch.Tensor:
+    """influence_pattern from the cell's structure and the compacted layout's plan."""
     P = torch.zeros(params.config.n, params.p_kept, dtype=torch.bool)
     for name, (m_idx, _, cols) in plan.columns.items():
         P[:, cols] = structure.sensitivity[name][:, m_idx]
@@ -78,7 +82,7 @@ class PatternInfluence:
         self.params, self.plan, self.measure_nonzero = params, plan, measure_nonzero
         self.diagonal_only = mode == "eprop"
         structure = make_cell(cfg).structure(params.mask)
-        P = influence_pattern(params, pattern_order(mode))
+        P = _pattern(params, structure, plan, pattern_order(mode))
         patterns, group_of = torch.unique(P.T, dim=0, return_inverse=True)
         rows, cols, self.groups, start = [], [], [], 0
         for g, column_rows in enumerate(patterns):

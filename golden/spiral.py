@@ -32,6 +32,19 @@ class Split:
         return self.x[:, index], self.y[index]
 
 
+def split_ranges(n_samples: int, fractions: tuple[float, float, float]) -> dict[str, slice]:
+    """The train / val / test index ranges of n_samples (sizes int(f n) for train and val, the rest
+    test), shared by every task; UserError below 10 samples."""
+    if n_samples < 10:
+        raise UserError(f"n_samples: got {n_samples}; expected at least 10")
+    n_train, n_val = int(fractions[0] * n_samples), int(fractions[1] * n_samples)
+    return {
+        "train": slice(0, n_train),
+        "val": slice(n_train, n_train + n_val),
+        "test": slice(n_train + n_val, n_samples),
+    }
+
+
 def spiral_dataset(
     n_samples: int = 10_000,
     seed: int = 0,
@@ -39,8 +52,7 @@ def spiral_dataset(
     dtype: torch.dtype = torch.float64,
 ) -> dict[str, Split]:
     """Disjoint train / val / test splits of the spiral data set (sizes by `fractions`)."""
-    if n_samples < 10:
-        raise UserError(f"n_samples: got {n_samples}; expected at least 10")
+    ranges = split_ranges(n_samples, fractions)
     gen = torch.Generator().manual_seed(seed)
     t = torch.linspace(0, 2 * math.pi, STEPS, dtype=dtype)
     offset = torch.rand(n_samples, generator=gen, dtype=dtype) * 2 * math.pi
@@ -52,7 +64,4 @@ def spiral_dataset(
     x1 = torch.where(labels[None, :] == 0, -x1, x1)
     x = torch.stack([x1, x2], dim=-1)  # [T, N, 2]
     order = torch.randperm(n_samples, generator=gen)
-    n_train = int(fractions[0] * n_samples)
-    n_val = int(fractions[1] * n_samples)
-    cuts = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
-    return {name: Split(x[:, idx], labels[idx]) for name, idx in cuts.items()}
+    return {name: Split(x[:, order[span]], labels[order[span]]) for name, span in ranges.items()}

@@ -124,16 +124,17 @@ def point_name(config: TrainConfig) -> str:
     )
 
 
-def finished(folder: Path, config: TrainConfig) -> bool:
-    """True when the folder's metrics.json is that of this configuration, trained to the end."""
+def finished_metrics(folder: Path, config: TrainConfig) -> dict[str, Any] | None:
+    """The folder's metrics.json when it is that of this configuration, trained to the end; else None."""
     try:
         metrics = json.loads((folder / "metrics.json").read_text())
     except (OSError, ValueError):
-        return False
-    return (
+        return None
+    done = (
         metrics.get("config") == json.loads(json.dumps(asdict(config)))
         and metrics.get("iterations_done") == config.iterations
     )
+    return metrics if done else None
 
 
 def run_point(config: dict[str, Any], folder: str) -> dict[str, Any]:
@@ -144,9 +145,10 @@ def run_point(config: dict[str, Any], folder: str) -> dict[str, Any]:
     torch.set_num_threads(1)
     cfg = TrainConfig(**config)
     out = Path(folder)
-    if not finished(out, cfg):
-        train(cfg, out, resume=(out / "checkpoint.pt").exists(), progress=False)
-    return csv_row(cfg, json.loads((out / "metrics.json").read_text()))
+    metrics = finished_metrics(out, cfg)
+    if metrics is None:
+        metrics = train(cfg, out, resume=(out / "checkpoint.pt").exists(), progress=False)
+    return csv_row(cfg, metrics)
 
 
 def csv_row(config: TrainConfig, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -203,10 +205,8 @@ def run_sweep(
     _, points = load_sweep_spec(spec_path)
     out = Path(out)
     folders = [out / "points" / point_name(c) for c in points]
-    rows: list[dict[str, Any] | None] = [
-        csv_row(c, json.loads((f / "metrics.json").read_text())) if finished(f, c) else None
-        for c, f in zip(points, folders)
-    ]
+    done_metrics = [finished_metrics(f, c) for c, f in zip(points, folders)]
+    rows: list[dict[str, Any] | None] = [csv_row(c, m) if m else None for c, m in zip(points, done_metrics)]
     todo = [i for i, row in enumerate(rows) if row is None]
     if todo and not finished_only:
         with dask_client(workers, scheduler) as client:
