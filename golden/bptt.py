@@ -9,7 +9,9 @@ cbar_t being dS/ds_t with the state held (`state_credit`). The forward pass stor
 record (the cell's quantities; EGRU: c y o dH u r z d) and its input; the backward pass reads them
 and forms J_t^T delta and each block's S^P^T delta with the cell's `adjoint` (one transposed
 product per recurrent matrix and step, elementwise terms, J never formed), then the gradient's
-outer products. Counted per sample and step:
+outer products. The gated cells (EGRU, GRU) run both passes compiled (golden/csrc/gated_bptt.cpp:
+per step its products and one fused elementwise loop, as torch's own GRU does); autograd's
+`bptt_gradients` is the reference the tests hold them to. Counted per sample and step:
 
     forward_macs      the dense forward step's, g n (n_in + n) (effective ones as for RTRL)
     activation_words  words stored for the backward pass: the record (EGRU and EvNN 8 n, GRU 5 n,
@@ -24,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from golden.cells import CreditFn, make_cell
+from golden.cells import CreditFn, around, make_cell
 from golden.counters import RunCounters
 from golden.params import CellParams
 from golden.rtrl import RTRLResult, credits_from_tensors
@@ -51,8 +53,9 @@ def bptt_gradients(params: CellParams, x: torch.Tensor, credits: dict[str, torch
 
 
 def run_bptt(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tensor] | CreditFn) -> RTRLResult:
-    """dS/dw by the adjoint recursion (module doc), with counters; credits as golden.rtrl.run_rtrl's.
-    The forward pass is the dense one (its MACs counted as such); the gradient's outer products are
+    """dS/dw by the adjoint recursion (module doc), with counters; credits as golden.rtrl.run_rtrl's
+    (a credit function is called for steps 0 .. T-1 in turn, after the whole forward pass). The
+    forward pass is the dense one (its MACs counted as such); the gradient's outer products are
     summed over steps and samples in one product per block."""
     cell = make_cell(params.config)
     credit_fn = credits_from_tensors(credits) if isinstance(credits, dict) else credits
@@ -60,32 +63,23 @@ def run_bptt(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tenso
     n = params.config.n
     P = params.effective()
     with torch.no_grad():
-        records, credit_list = [cell.initial(B)], []
-        fused = cell.fused(P, x)
-        for t in range(T):
-            if fused is None:
-                records.append(cell.step(P, records[-1], x[t]))
-            else:
-                records.append(
-                    cell.step(P, records[-1], x[t], fused={"drive": fused["drive"][t], "V_ur": fused["V_ur"]})
-                )
-            credit_list.append(credit_fn(t, records[-1]))
-        stacked = {k: torch.stack([r[k] for r in records]) for k in records[0]}  # [T + 1, B, n], step 0 = initial
-        now = {k: v[1:] for k, v in stacked.items()}
-        before = {k: v[:-1] for k, v in stacked.items()}
+        records = cell.dense_pass(P, x)  # [T + 1, B, n] per entry, step 0 = initial
+        before, now = around(records)
+        credit_list = [credit_fn(t, {k: v[t] for k, v in now.items()}) for t in range(T)]
         forward = cell.forward_macs(P, before, now, x, event_driven=False)
         credits_now = {k: torch.stack([c[k] for c in credit_list]) for k in credit_list[0]}
-        blocks = cell.adjoint(P, before, now, x, cell.state_credit(now, credits_now))
-        grad = x.new_zeros(params.p_total)
-        for block in params.blocks:  # sum over steps and samples of weighted^T operand, one product
-            weighted, operand = blocks[block.name]
-            g = weighted.reshape(-1, weighted.shape[-1]).T @ operand.reshape(-1, operand.shape[-1])
-            if block.name in params.masks:
-                g = g * params.masks[block.name]
-            grad[block.offset : block.offset + block.size] += g.reshape(-1)
+        blocks = cell.adjoint(P, records, x, cell.state_credit(now, credits_now))
+        grads = {}
+        for names, (weighted, operand) in blocks.items():  # sum over steps and samples of weighted^T operand
+            names = (names,) if isinstance(names, str) else names
+            w2, o2 = weighted.reshape(-1, weighted.shape[-1]), operand.reshape(-1, operand.shape[-1])
+            g = w2.T @ o2 if o2.shape[1] >= w2.shape[1] else (o2.T @ w2).T  # the wide side as BLAS's columns
+            for name, part in zip(names, g.split([params.block(name).rows for name in names])):
+                grads[name] = part.reshape(params.block(name).shape)
+                if name in params.masks:
+                    grads[name] = grads[name] * params.masks[name]
         for name, g in cell.direct_gradient(now, credits_now).items():
-            block = params.block(name)
-            grad[block.offset : block.offset + block.size] += g.sum((0, 1)).reshape(-1)
+            grads[name] = grads[name] + g.sum((0, 1)).reshape(params.block(name).shape)
     words = sum(v.shape[-1] for v in now.values()) + n_in
     counters = RunCounters(
         mode="bptt",
@@ -103,4 +97,5 @@ def run_bptt(params: CellParams, x: torch.Tensor, credits: dict[str, torch.Tenso
             "beta": (now["d"] == 0).double().mean(-1).numpy(),
         },
     )
-    return RTRLResult(grads=params.unflatten(grad), counters=counters, records=None, final_influence=None)
+    ordered = {b.name: grads[b.name] for b in params.blocks}
+    return RTRLResult(grads=ordered, counters=counters, records=None, final_influence=None)

@@ -25,6 +25,7 @@ import torch
 
 from golden.config import CellConfig
 from golden.heaviside import pseudo_derivative, spike
+from golden.native import gated_bptt
 from golden.params import GATES
 
 Record = dict[str, torch.Tensor]
@@ -77,6 +78,11 @@ def matvec(weight: torch.Tensor, operand: torch.Tensor, event_driven: bool) -> t
     return out.index_add_(0, sample, weight.T[unit] * operand[sample, unit][:, None])
 
 
+def around(records: Record) -> tuple[Record, Record]:
+    """Stacked records [T + 1, B, n] as (before, now): each step's previous record and its own, [T, B, n]."""
+    return {k: v[:-1] for k, v in records.items()}, {k: v[1:] for k, v in records.items()}
+
+
 class Cell:
     """Common interface of the three cells."""
 
@@ -108,23 +114,27 @@ class Cell:
         """(weight, operand, recurrent) for every matrix-vector product of the forward step."""
         raise NotImplementedError
 
-    def fused(self, P: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor] | None:
-        """Precomputed products for a whole dense forward pass over x [T, B, n_in], or None where the
-        cell has none (then `step` runs as it is)."""
-        return None
+    def dense_pass(self, P: dict[str, torch.Tensor], x: torch.Tensor) -> Record:
+        """The dense forward pass over x [T, B, n_in] (golden.bptt): every record entry stacked
+        [T + 1, B, n], index 0 the initial record, by `step` step after step."""
+        records = [self.initial(x.shape[1])]
+        for t in range(x.shape[0]):
+            records.append(self.step(P, records[-1], x[t]))
+        return {k: torch.stack([r[k] for r in records]) for k in records[0]}
 
     def structure(self, mask: Callable[[str], torch.Tensor]) -> Structure:
         """The structural patterns of J_t and of every block's S^P, given each block's 0/1 mask."""
         raise NotImplementedError
 
     def adjoint(
-        self, P, before: Record, now: Record, x: torch.Tensor, cbar: torch.Tensor
+        self, P, records: Record, x: torch.Tensor, cbar: torch.Tensor
     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """BPTT's backward pass over a whole sequence (golden.bptt), records stacked [T, B, n] (`before`
-        the previous step's), cbar [T, B, n] the state credits: delta_t = cbar_t + J_{t+1}^T delta_{t+1}
-        by n_gates transposed recurrent products and elementwise terms per step (J never formed); per
-        block (S^P^T delta [T, B, rows], operand [T, B, cols]), so that dS/dP[m, j] = sum over steps
-        and samples of their product."""
+        """BPTT's backward pass over a whole sequence (golden.bptt), records as dense_pass's ([T + 1,
+        B, n], index 0 the initial record), cbar [T, B, n] the state credits: delta_t = cbar_t +
+        J_{t+1}^T delta_{t+1} by n_gates transposed recurrent products and elementwise terms per step
+        (J never formed); per block (S^P^T delta [T, B, rows], operand [T, B, cols]), so that
+        dS/dP[m, j] = sum over steps and samples of their product. A key may be a tuple of blocks that
+        share their operand, their S^P^T delta side by side in that order (one product for them all)."""
         raise NotImplementedError
 
     def state_credit(self, rec: Record, credits: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -198,29 +208,29 @@ class GatedCell(Cell):
             return prev["h"], prev["h"]
         return prev["c"], prev["y"]
 
-    def fused(self, P: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """For a whole dense forward pass (golden.bptt): every step's input drive W_g x_t + b_g of the
-        three gates at once, [T, B, 3n], and V_u, V_r stacked [2n, n] (one product per step for both)."""
-        W = torch.cat([P[f"W_{g}"] for g in GATES])
-        b = torch.cat([P[f"b_{g}"] for g in GATES])
-        return {
-            "drive": torch.addmm(b, x.reshape(-1, x.shape[-1]), W.T).reshape(*x.shape[:-1], -1),
-            "V_ur": torch.cat([P["V_u"], P["V_r"]]),
-        }
+    @property
+    def variant(self) -> int:
+        """golden/csrc/gated_bptt.cpp's variant: 0 GRU, 1 EGRU (paper reset), 2 EGRU (subtractive)."""
+        return 0 if not self.egru else 2 if self.subtractive else 1
 
-    def step(self, P, prev, x, event_driven=False, fused=None):
-        """fused: this step's slice of `fused` (its drive [B, 3n] and V_ur), for the dense pass."""
+    def dense_pass(self, P, x):
+        """Compiled (golden/csrc/gated_bptt.cpp): per step the products of u and r together ([W_u; W_r] x
+        and [V_u; V_r] out'), those of z (W_z x and V_z (r out')) and one fused elementwise pass; the
+        equations of the class docstring."""
+        ur = {k: torch.cat([P[f"{k}_u"], P[f"{k}_r"]]) for k in "WbV"}
+        z = {k: P[f"{k}_z"].contiguous() for k in "WbV"}
+        theta = P["theta"].contiguous() if self.egru else x.new_zeros(0)
+        cfg = self.config
+        weights = (ur["W"], ur["b"], z["W"], z["b"], ur["V"], z["V"], theta)
+        planes = gated_bptt().forward(x.contiguous(), *weights, self.variant, cfg.gamma, cfg.epsilon)
+        return dict(zip(self.record_keys(), planes))
+
+    def step(self, P, prev, x, event_driven=False):
         cfg = self.config
         state, out = self._read(prev)
-        if fused is not None:
-            drive, n = fused["drive"], self.n
-            ur = torch.sigmoid(torch.addmm(drive[:, : 2 * n], out, fused["V_ur"].T))
-            u, r = ur[:, :n], ur[:, n:]
-            z = torch.tanh(torch.addmm(drive[:, 2 * n :], r * out, P["V_z"].T))
-        else:
-            u = torch.sigmoid(x @ P["W_u"].T + matvec(P["V_u"], out, event_driven) + P["b_u"])
-            r = torch.sigmoid(x @ P["W_r"].T + matvec(P["V_r"], out, event_driven) + P["b_r"])
-            z = torch.tanh(x @ P["W_z"].T + matvec(P["V_z"], r * out, event_driven) + P["b_z"])
+        u = torch.sigmoid(x @ P["W_u"].T + matvec(P["V_u"], out, event_driven) + P["b_u"])
+        r = torch.sigmoid(x @ P["W_r"].T + matvec(P["V_r"], out, event_driven) + P["b_r"])
+        z = torch.tanh(x @ P["W_z"].T + matvec(P["V_z"], r * out, event_driven) + P["b_z"])
         if not self.egru:
             h = u * z + (1 - u) * state
             return {"h": h, "u": u, "r": r, "z": z, "d": torch.ones_like(h)}
@@ -256,39 +266,27 @@ class GatedCell(Cell):
             sens["theta"] = G | eye
         return Structure(jacobian=G | eye, sensitivity=sens)
 
-    def adjoint(self, P, before, now, x, cbar):
-        """Per step, backwards: a = coef_u delta, b = coef_z delta, v = V_z^T b, A_r^T delta = y' sr v,
-        G^T delta = V_u^T a + r v + V_r^T (A_r^T delta) [- delta], J^T delta = decay delta + src G^T delta;
-        theta: (-c' H') G^T delta [+ (1 - u)(theta H' - o') delta]."""
-        u, r, z = now["u"], now["r"], now["z"]
-        state, out = self._read(before)
-        if self.subtractive:
-            state = state - P["theta"] * before["o"]
-        coef_u, coef_z, out_sr = (z - state) * u * (1 - u), u * (1 - z * z), out * r * (1 - r)
-        decay = 1 - u
-        if self.subtractive:
-            decay = decay * (1 - P["theta"] * before["dH"])
-        deltas, vs, GTs = torch.empty_like(cbar), torch.empty_like(cbar), torch.empty_like(cbar)
-        carried = torch.zeros_like(cbar[0])
-        for t in reversed(range(cbar.shape[0])):
-            delta = deltas[t] = cbar[t] + carried
-            v = vs[t] = (coef_z[t] * delta) @ P["V_z"]
-            GT = torch.addmm((coef_u[t] * delta) @ P["V_u"], out_sr[t] * v, P["V_r"]).addcmul_(r[t], v)
-            if self.egru and not self.subtractive:
-                GT = GT.sub_(delta)
-            GTs[t] = GT
-            carried = decay[t] * delta + (before["d"][t] * GT if self.egru else GT)
+    def adjoint(self, P, records, x, cbar):
+        """Compiled (golden/csrc/gated_bptt.cpp), per step backwards: a = coef_u delta, b = coef_z delta,
+        v = V_z^T b, w = A_r^T delta = y' sr v, G^T delta = V_u^T a + V_r^T w + r v [- delta for the
+        paper reset], J^T delta = decay delta + src G^T delta; theta: (-c' H') G^T delta [+ (1 - u)
+        (theta H' - o') delta for the subtractive reset]. Weighted operands as Cell.adjoint's."""
+        theta = P["theta"].contiguous() if self.egru else x.new_zeros(0)
+        V_ur, V_z = torch.cat([P["V_u"], P["V_r"]]), P["V_z"].contiguous()
+        planes = [records[k].contiguous() for k in self.record_keys()]
+        AW, Bz, TH = gated_bptt().backward(planes, cbar.contiguous(), V_ur, V_z, theta, self.variant)
+        out = records[self.output_key][:-1]
         ones = torch.ones(*x.shape[:-1], 1, dtype=x.dtype)
-        blocks = {}
-        for gate, weighted in (("u", coef_u * deltas), ("r", out_sr * vs), ("z", coef_z * deltas)):
-            blocks[f"W_{gate}"] = (weighted, x)
-            blocks[f"V_{gate}"] = (weighted, r * out if gate == "z" else out)
-            blocks[f"b_{gate}"] = (weighted, ones)
+        blocks = {
+            ("W_u", "W_r"): (AW, x),
+            ("V_u", "V_r"): (AW, out),
+            ("b_u", "b_r"): (AW, ones),
+            "W_z": (Bz, x),
+            "V_z": (Bz, records["r"][1:] * out),
+            "b_z": (Bz, ones),
+        }
         if self.egru:
-            theta = -before["c"] * before["dH"] * GTs
-            if self.subtractive:
-                theta = theta + (1 - u) * (P["theta"] * before["dH"] - before["o"]) * deltas
-            blocks["theta"] = (theta, ones)
+            blocks["theta"] = (TH, ones)
         return blocks
 
     def linearize(self, P, prev, rec, x):
@@ -369,8 +367,9 @@ class ThresholdRNN(Cell):
         eye = torch.eye(self.n, dtype=torch.bool)
         return Structure(jacobian=mask("V").to(torch.bool), sensitivity={k: eye for k in ("W", "V", "b", "theta")})
 
-    def adjoint(self, P, before, now, x, cbar):
+    def adjoint(self, P, records, x, cbar):
         """delta_t = cbar_t + V^T (d_{t+1} delta_{t+1}); S^T delta = d delta (theta: -d delta)."""
+        before, now = around(records)
         weighted = torch.empty_like(cbar)
         carried = torch.zeros_like(cbar[0])
         for t in reversed(range(cbar.shape[0])):

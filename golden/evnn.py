@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from golden.cells import Cell, Linearization, Sensitivity, Structure, matvec
+from golden.cells import Cell, Linearization, Sensitivity, Structure, around, matvec
 from golden.errors import UserError
 from golden.heaviside import pseudo_derivative, spike
 from golden.params import GATES, CellParams
@@ -73,9 +73,10 @@ class EvNNCell(Cell):
         sens["theta"] = G | eye
         return Structure(jacobian=G | eye, sensitivity=sens)
 
-    def adjoint(self, P, before, now, x, cbar):
+    def adjoint(self, P, records, x, cbar):
         """Per step, backwards: G^T delta = [V_u; V_z; V_r]^T [coef_u; coef_q; coef_r] delta (one product),
         J^T delta = u (1 - theta H') delta + d' G^T delta; theta: (-c' H') G^T delta + u (theta H' - o') delta."""
+        before, now = around(records)
         u, r, z, out, theta = now["u"], now["r"], now["z"], before["y"], P["theta"]
         carried_state = before["c"] - theta * before["o"]
         q = out @ P["V_z"].T + P["bh_z"]

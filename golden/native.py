@@ -103,3 +103,9 @@ def load_extension(name: str, source: Path) -> ModuleType:
 def sparse_walk() -> ModuleType:
     """golden/csrc/sparse_walk.cpp: the sparse influence engine's window walk."""
     return load_extension("golden_sparse_walk", CSRC / "sparse_walk.cpp")
+
+
+@cache
+def gated_bptt() -> ModuleType:
+    """golden/csrc/gated_bptt.cpp: the gated cells' dense forward pass and BPTT backward pass."""
+    return load_extension("golden_gated_bptt", CSRC / "gated_bptt.cpp")

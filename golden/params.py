@@ -162,7 +162,7 @@ class CellParams:
     def p_maskable(self) -> int:
         return sum(b.size for b in self.blocks if is_maskable(b.name))
 
-    @property
+    @cached_property
     def p_kept(self) -> int:
         return int(self.flat_mask.sum())
 

@@ -91,9 +91,9 @@ class DenseInfluence:
         pending, self._pending = self._pending, None
         return pending
 
-    def full(self) -> torch.Tensor:
-        """M_t over the full parameter layout, [B, n, p]."""
-        return self.M
+    def kept(self) -> torch.Tensor:
+        """M_t over the kept columns, [B, n, p_kept]."""
+        return self.M[:, :, self.params.kept_index]
 
     @property
     def storage_bytes(self) -> int:
@@ -102,17 +102,22 @@ class DenseInfluence:
 
 def influence_zero_fractions(M: torch.Tensor, params: CellParams, rec: Record) -> dict[str, float]:
     """Fraction of exactly-zero entries of the state's influence matrix d s_t/d w (for the EGRU dc/dw)
-    and of the output's, d out_t/d w: for the EGRU dy/dw = diag(d_t) dc/dw plus the direct
-    d y_k / d theta_k = -c_k H'_k; for the other cells the output is the state."""
+    and of the output's, d out_t/d w, over all p columns: for the EGRU dy/dw = diag(d_t) dc/dw plus the
+    direct d y_k / d theta_k = -c_k H'_k; for the other cells the output is the state. M [B, n, p_kept]
+    holds the kept columns (an engine's `kept()`); the masked ones are zero in both matrices."""
+    B, n, kept = M.shape
+    masked = B * n * (params.p_total - kept)
     out_M = M
     if params.config.cell == "egru":
         out_M = rec["d"][:, :, None] * M
-        theta = params.block("theta")
+        theta = params.block("theta")  # never masked: its kept columns follow the kept ones before it
+        start = int(params.flat_mask[: theta.offset].sum())
         k = torch.arange(theta.rows)
-        out_M[:, k, theta.offset + k] += -rec["c"] * rec["dH"]
+        out_M[:, k, start + k] += -rec["c"] * rec["dH"]
+    total = B * n * params.p_total
     return {
-        "state_zero_fraction": float((M == 0).double().mean()),
-        "output_zero_fraction": float((out_M == 0).double().mean()),
+        "state_zero_fraction": (int((M == 0).sum()) + masked) / total,
+        "output_zero_fraction": (int((out_M == 0).sum()) + masked) / total,
     }
 
 
@@ -221,5 +226,5 @@ def run_rtrl(
         influence_storage_bytes=influence.storage_bytes,
     )
     records = {k: torch.stack([r[k] for r in history]) for k in history[0]} if keep_records else None
-    zeros = influence_zero_fractions(influence.full(), params, prev) if final_influence else None
+    zeros = influence_zero_fractions(influence.kept(), params, prev) if final_influence else None
     return RTRLResult(grads=params.unflatten(total), counters=counters, records=records, final_influence=zeros)

@@ -180,11 +180,10 @@ class PatternInfluence:
         pending, self._pending = self._pending, None
         return pending
 
-    def full(self) -> torch.Tensor:
-        """M_t over the full parameter layout, [B, n, p] (zero outside the pattern)."""
-        B = self.M.shape[1]
-        out = self.M.new_zeros(B, self.params.config.n, self.params.p_total)
-        out[:, self.rows, self.params.kept_index[self.cols]] = self.M.T
+    def kept(self) -> torch.Tensor:
+        """M_t over the kept columns, [B, n, p_kept] (zero outside the pattern)."""
+        out = self.M.new_zeros(self.M.shape[1], self.params.config.n, self.params.p_kept)
+        out[:, self.rows, self.cols] = self.M.T
         return out
 
     @property

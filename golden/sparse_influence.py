@@ -237,12 +237,9 @@ class SparseInfluence:
         full[self.params.kept_index] = grads.sum(0)
         return full, (list(nonzero) if self.measure_nonzero else None)
 
-    def full(self) -> torch.Tensor:
-        """M_t over the full parameter layout, [B, n, p] (masked columns zero)."""
-        B, n, _ = self.M.shape
-        out = self.M.new_zeros(B, n, self.params.p_total)
-        out[:, :, self.params.kept_index] = self.M * self.scale[:, :, None]
-        return out
+    def kept(self) -> torch.Tensor:
+        """M_t over the kept columns, [B, n, p_kept]."""
+        return self.M * self.scale[:, :, None]
 
     @property
     def storage_bytes(self) -> int:

@@ -267,6 +267,7 @@ class Trainer:
                 update_every=self.config.update_every,
                 on_update=on_update,
                 final_influence=True,
+                measure_nonzero=False,  # M_t's non-zero count every step: not part of a training record
             )
         if on_update is None:
             self._apply(result.grads, readout)

@@ -7,11 +7,12 @@ import torch
 from conftest import CELL_VARIANTS, make_problem, rel_error
 
 from golden import sparse_influence
-from golden.bptt import bptt_gradients
+from golden.bptt import bptt_gradients, run_bptt
 from golden.cells import make_cell
 from golden.config import CellConfig
+from golden.immediate import ImmediatePlan
 from golden.params import CellParams
-from golden.rtrl import run_rtrl
+from golden.rtrl import DenseInfluence, run_rtrl
 
 # epsilon small enough that many units have d = 0, and large enough that few do
 EPSILONS = {"small": 0.05, "large": 3.0}
@@ -67,6 +68,9 @@ def test_float32_runs_and_agrees(cell, reset):
     assert all(g.dtype == torch.float32 for g in r32.grads.values())
     for k, err in rel_error(r32.grads, bptt_gradients(p32, x32, c32)).items():
         assert err < 1e-5, (k, err)
+    adjoint = run_bptt(p32, x32, c32).grads  # the gated cells' compiled passes in float32
+    assert all(g.dtype == torch.float32 for g in adjoint.values())
+    assert max(rel_error(adjoint, bptt_gradients(p32, x32, c32)).values()) < 1e-5
     out = make_cell(p64.config).output_key
     assert torch.equal(r32.records[out] != 0, r64.records[out] != 0)
     for k, err in rel_error({k: v.double() for k, v in r32.grads.items()}, r64.grads).items():
@@ -94,3 +98,35 @@ def test_sparse_walk_in_tiles_windows_and_folds(cell, reset, monkeypatch):
     assert (sc["influence_nonzero"] == dc["influence_nonzero"]).all()
     if cell != "trnn":  # the threshold RNN has no decay, so no scale to fold
         assert sc["rescale_macs"].sum() > 0
+
+
+@pytest.mark.parametrize("cell,reset", CELL_VARIANTS)
+@pytest.mark.parametrize("omega", [0.0, 0.5])
+def test_final_influence_zero_fractions_are_counted_over_every_column(cell, reset, omega):
+    """Each engine's zero fractions (from its kept columns) equal a direct count over the full
+    [B, n, p] influence matrix of a plain step-by-step dense run, the masked columns included;
+    SnAp-1's are higher (its pattern leaves entries out)."""
+    params, x, credits = make_problem(cell, reset, n=8, T=10, B=3, omega=omega, epsilon=0.3, seed=4)
+    engine = DenseInfluence(params, 3, ImmediatePlan(params, compact=False), measure_nonzero=False)
+    model, P = make_cell(params.config), params.effective()
+    prev = model.initial(3)
+    for t in range(x.shape[0]):
+        rec = model.step(P, prev, x[t])
+        engine.step(model.linearize(P, prev, rec, x[t]), model.state_credit(rec, {k: v[t] for k, v in credits.items()}))
+        prev = rec
+    M = engine.M
+    out = M.clone()
+    if cell == "egru":
+        out = rec["d"][:, :, None] * M
+        theta = params.block("theta")
+        k = torch.arange(theta.rows)
+        out[:, k, theta.offset + k] += -rec["c"] * rec["dH"]
+    expected = {
+        "state_zero_fraction": float((M == 0).double().mean()),
+        "output_zero_fraction": float((out == 0).double().mean()),
+    }
+    assert expected["state_zero_fraction"] < 1 and (cell == "gru" and omega == 0 or expected["state_zero_fraction"] > 0)
+    for mode in ("dense", "sparse"):
+        assert run_rtrl(params, x, credits, mode=mode, final_influence=True).final_influence == expected
+    snap = run_rtrl(params, x, credits, mode="snap1", final_influence=True).final_influence
+    assert snap["state_zero_fraction"] > expected["state_zero_fraction"]
