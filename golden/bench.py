@@ -31,8 +31,8 @@ from tqdm import tqdm
 from golden.atomic import atomic_write_text
 from golden.cells import make_cell
 from golden.config import CellConfig
-from golden.fixed_step import reuse_freed_memory
 from golden.fixed_train import FixedTrainer
+from golden.malloc import reuse_freed_memory
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
 from golden.threads import cores, step_work, threads_for, use_threads
@@ -109,7 +109,7 @@ def bench_spiral_iteration(repeats: int, threads: int) -> dict[str, Any]:
     `threads` threads, and the count golden.threads would choose for each; "fixed" is the integer
     trainer's iteration (exact sparse RTRL, golden.fixed_step) and fixed_ratio its time over float
     sparse RTRL's in the same run (target, DESIGN.md: at most 5). Both run under the malloc settings
-    the integer trainer sets (golden.fixed_step.reuse_freed_memory), so neither pays page faults the
+    every trainer sets (golden.malloc.reuse_freed_memory), so neither pays page faults the
     other does not."""
     reuse_freed_memory()
     out: dict[str, Any] = {"threads": threads, "auto_threads": {}}
@@ -132,7 +132,8 @@ def bench_against_torch_gru(repeats: int, threads: int, ns: tuple[int, ...] = (1
     """Seconds per spiral training iteration (batch 32, T = 17, Adam) of golden's EGRU with BPTT
     (golden.bptt.run_bptt through golden.train.Trainer) and of torch's nn.GRU with a linear readout
     of its last state and the same loss, at each n, on `threads` threads; the ratio golden / torch
-    (targets: at most 1.5 at n = 16, at most 1 at n >= 256)."""
+    (targets: at most 1.5 at n = 16, at most 1 at n >= 256). Both under the same malloc settings."""
+    reuse_freed_memory()
     torch.set_num_threads(threads)
     rows = []
     for n in ns:

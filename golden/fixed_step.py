@@ -36,8 +36,6 @@ SGD with momentum at its best power of two (0.25) sits at chance until iteration
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -47,6 +45,7 @@ from golden.errors import UserError
 from golden.fixed_cell import CellStep, PseudoDerivative, cell_step, sigmoid_slope
 from golden.fixed_linearise import Column, linearise
 from golden.fixedpoint import FixedPointConfig, influence_step, round_shift, round_to, saturate, sigmoid_lookup
+from golden.malloc import reuse_freed_memory
 
 
 @dataclass(frozen=True)
@@ -82,21 +81,6 @@ class SequenceStats:
     entries: int  # steps x samples x units
     influence_zeros: int  # zero entries of M at the last step
     influence_entries: int
-
-
-def reuse_freed_memory() -> None:
-    """Ask glibc's malloc to serve large arrays from the heap and keep freed memory (mallopt
-    M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, 256 and 512 MB). A training step allocates a few
-    [B, n, P] temporaries per time step; by default each is a fresh mmap whose pages fault in on
-    first touch, which measured more than half of a step (n = 16: 0.10 s against 0.045 s). Elsewhere
-    than glibc this does nothing."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
-    mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD
 
 
 def input_part(

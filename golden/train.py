@@ -38,6 +38,7 @@ from golden.checkpoint import load_checkpoint, save_checkpoint
 from golden.config import CellConfig
 from golden.errors import UserError
 from golden.fixedpoint import FixedPointConfig, fixed_point
+from golden.malloc import reuse_freed_memory
 from golden.optim import Signum
 from golden.params import CellParams
 from golden.rtrl import run_rtrl
@@ -182,6 +183,7 @@ class Trainer:
     """Owns the parameters (as optimiser leaves), the data, the history and the checkpoints."""
 
     def __init__(self, config: TrainConfig, out: Path):
+        reuse_freed_memory()
         self.config = config
         self.out = out
         self.cell = make_cell(config.cell_config())
