@@ -60,10 +60,13 @@ def run_points(
     retries: int = 1,
     desc: str = "points",
     on_result: Callable[[int, Any], None] | None = None,
+    costs: Sequence[float] | None = None,
 ) -> list[Any]:
     """fn(*point) for every point on the cluster, results in the points' order; a progress bar counts
     finished points and on_result(index, result) sees each as it arrives (to save it at once). A
-    point that fails after its retries raises UserError naming it."""
+    point that fails after its retries raises UserError naming it. costs: an estimate of each
+    point's work; the scheduler then starts the costliest first (longest-processing-time-first, so
+    that a long point does not start last and run alone on one worker while the others idle)."""
     if client is None:  # in this process (dask_client(workers=0))
         results = []
         for i, point in enumerate(tqdm(points, desc=desc, unit="point", disable=not progress)):
@@ -74,10 +77,13 @@ def run_points(
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:8]  # keys unique to this call, so a shared scheduler never hands back old results
-    futures = [
-        client.submit(fn, *p, key=f"{label}-{run}", pure=False, retries=retries) for p, label in zip(points, labels)
-    ]
-    index = {future.key: i for i, future in enumerate(futures)}
+    order = range(len(points)) if costs is None else sorted(range(len(points)), key=lambda i: -costs[i])
+    index = {}
+    futures = []
+    for rank, i in enumerate(order):  # submitted costliest first, and ranked so by priority
+        key = f"{labels[i]}-{run}"
+        futures.append(client.submit(fn, *points[i], key=key, pure=False, retries=retries, priority=-rank))
+        index[key] = i
     results: list[Any] = [None] * len(futures)
     with tqdm(total=len(futures), desc=desc, unit="point", disable=not progress) as bar:
         for future in as_completed(futures):

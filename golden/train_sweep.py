@@ -151,6 +151,15 @@ def run_point(config: dict[str, Any], folder: str) -> dict[str, Any]:
     return csv_row(cfg, metrics)
 
 
+def point_cost(config: TrainConfig) -> float:
+    """A point's work for scheduling only (the costliest start first): iterations x T x batch x
+    (n_in + n) n per step for BPTT, SnAp-1 and e-prop (their influence work is a few MACs per
+    parameter), n times that for exact RTRL and SnAp-n, n >= 2 (about n MACs per parameter)."""
+    n_in, T, _ = task_shape(config.task, config.dt)
+    per_parameter = 1 if config.algo in ("bptt", "snap1", "eprop") else config.n
+    return config.iterations * T * config.batch * (n_in + config.n) * config.n * per_parameter
+
+
 def csv_row(config: TrainConfig, metrics: dict[str, Any]) -> dict[str, Any]:
     """One point's row (module doc): its axes, final accuracies and mean learning costs per sample."""
     _, T, _ = task_shape(config.task, config.dt)
@@ -217,6 +226,7 @@ def run_sweep(
                 [folders[i].name for i in todo],
                 progress=progress,
                 desc=f"sweep ({len(points) - len(todo)} of {len(points)} already done)",
+                costs=[point_cost(points[i]) for i in todo],
             )
         for i, row in zip(todo, done):
             rows[i] = row

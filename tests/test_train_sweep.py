@@ -15,7 +15,8 @@ import pytest
 from golden.cli import main
 from golden.errors import UserError
 from golden.executor import dask_client, run_points
-from golden.train_sweep import load_sweep_spec, point_name, run_sweep
+from golden.train import TrainConfig
+from golden.train_sweep import load_sweep_spec, point_cost, point_name, run_sweep
 
 SMALL = """
 grid:
@@ -135,6 +136,27 @@ def test_a_killed_worker_s_point_is_retried(tmp_path):
     with dask_client(workers=1) as client:
         results = run_points(client, dies_once, [(i,) for i in range(4)], [f"p{i}" for i in range(4)], progress=False)
     assert results == [0, 1, 4, 9] and marker.exists()
+
+
+def test_the_costliest_points_start_first(tmp_path):
+    """With costs, one worker runs the points in decreasing cost (results still in the points' order);
+    point_cost ranks exact RTRL above BPTT and grows with n and iterations."""
+
+    def started(value: int) -> tuple[int, int]:
+        return value, time.monotonic_ns()
+
+    costs = [3.0, 9.0, 1.0, 5.0]
+    with dask_client(workers=1) as client:
+        results = run_points(
+            client, started, [(i,) for i in range(4)], [f"c{i}" for i in range(4)], progress=False, costs=costs
+        )
+    assert [v for v, _ in results] == [0, 1, 2, 3]
+    assert [v for v, _ in sorted(results, key=lambda r: r[1])] == [1, 3, 0, 2]
+    base = dict(task="spiral", n=16, iterations=10)
+    assert point_cost(TrainConfig(**base, algo="sparse-rtrl")) == 16 * point_cost(TrainConfig(**base, algo="bptt"))
+    assert point_cost(TrainConfig(**{**base, "iterations": 20}, algo="eprop")) == 2 * point_cost(
+        TrainConfig(**base, algo="eprop")
+    )
 
 
 def test_cli_errors_have_no_traceback(spec, tmp_path, capsys):

@@ -115,6 +115,7 @@ def run_sweep(
                 progress=progress,
                 desc="place and route" if place else "synthesis",
                 on_result=store,
+                costs=[n * n for _, _, _, n, _ in todo],  # the largest designs first: they take longest
             )
     return list(rows.values())
 
