@@ -152,14 +152,17 @@ class Cell:
         products event-driven: n per non-zero operand entry) and effective MACs (NeuroBench:
         products whose weight and operand are both non-zero)."""
         performed = torch.zeros(x.shape[:-1], dtype=torch.int64)  # [B], or [T, B] for stacked steps
-        effective = torch.zeros(x.shape[:-1], dtype=torch.int64)
+        columns: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # per operand: its non-zero weights per column
         for weight, operand, recurrent in self.matvec_terms(P, prev, rec, x):
-            nz = operand != 0
             if event_driven and recurrent:
-                performed += weight.shape[0] * nz.sum(-1)
+                performed += weight.shape[0] * (operand != 0).sum(-1)
             else:
                 performed += weight.numel()
-            effective += nz.to(torch.int64) @ (weight != 0).sum(0)  # non-zero weights in each read column
+            kept = (weight != 0).sum(0)
+            if id(operand) in columns:  # products sharing an operand (V_u and V_r read y'): one count
+                kept = kept + columns[id(operand)][1]
+            columns[id(operand)] = (operand, kept)
+        effective = sum((operand != 0).to(torch.int64) @ kept for operand, kept in columns.values())
         return {"performed": performed, "effective": effective}
 
 
