@@ -20,7 +20,8 @@ def test_small_bench_reports_counter_ratios(tmp_path, capsys, monkeypatch):
     def spiral(repeats, threads):
         auto = {"bptt": 1, "rtrl": 1, "sparse-rtrl": 1}
         times = {"bptt": threads, "rtrl": 2.0 * threads, "sparse-rtrl": 3.0, "fixed": 6.0, "fixed_ratio": 2.0}
-        return {"threads": threads, "auto_threads": auto, **times, "sparse_over_bptt": 3.0 / threads}
+        ratios = {"sparse_over_bptt": 3.0 / threads, "sparse_over_bptt_macs": 90.0}
+        return {"threads": threads, "auto_threads": auto, **times, **ratios}
 
     monkeypatch.setattr("golden.bench.bench_spiral_iteration", spiral)
     monkeypatch.setattr("golden.bench.bench_against_torch_gru", lambda repeats, threads: [])
@@ -90,3 +91,15 @@ def test_golden_bptt_against_torch_gru_is_timed_in_one_run():
     for r in rows:
         assert r["golden_bptt_s"] > 0 and r["torch_gru_s"] > 0
         assert r["ratio"] == r["golden_bptt_s"] / r["torch_gru_s"] and r["meets_target"] == (r["ratio"] <= r["target"])
+
+
+def test_iteration_macs_of_a_bptt_iteration_match_the_closed_form(tmp_path):
+    """BPTT's iteration MACs: the dense forward T B 3 n (n_in + n) plus the backward T B (3 n^2 + p)."""
+    from golden.bench import iteration_macs
+    from golden.train import TrainConfig, Trainer
+
+    config = TrainConfig(algo="bptt", n=6, batch=4, n_samples=40)
+    stats = Trainer(config, tmp_path).step()
+    T, B, n, n_in = 17, 4, 6, 2
+    p = 3 * (n * n_in + n * n + n) + n
+    assert iteration_macs(stats) == T * B * (3 * n * (n_in + n) + 3 * n * n + p)
