@@ -238,6 +238,7 @@ def build_parser() -> Parser:
     sb.add_argument("--out", required=True, help="folder for sweep_bench.json, sweep_bench.md and the two sweeps")
     sb.add_argument("--iterations", type=int, default=100, help="training iterations per point (default 100)")
     sb.add_argument("--workers", type=int, default=2, help="workers of the second run (default 2)")
+    sb.add_argument("--repeats", type=int, default=2, help="runs of each, alternating; the best counts (default 2)")
     sb.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
     return parser
 
@@ -542,10 +543,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_sweep_bench(args: argparse.Namespace) -> int:
     _positive_int("--iterations", args.iterations)
+    _positive_int("--repeats", args.repeats)
     if args.workers < 2:
         raise UserError(f"--workers: got {args.workers}; expected at least 2 (the first run has 1)")
     with locked_folder(out_folder(args.out)) as out:
-        report = run_sweep_bench(out, args.iterations, args.workers, progress=not args.no_progress)
+        report = run_sweep_bench(out, args.iterations, args.workers, not args.no_progress, args.repeats)
     print(markdown_sweep_bench(report), end="")
     print(f"wrote {out}/sweep_bench.json and sweep_bench.md")
     return 0

@@ -171,9 +171,11 @@ def test_cli_errors_have_no_traceback(spec, tmp_path, capsys):
 
 
 def test_sweep_bench_reports_both_runs(tmp_path, capsys):
-    assert main(["sweep-bench", "--out", str(tmp_path), "--iterations", "1", "--no-progress"]) == 0
+    argv = ["sweep-bench", "--out", str(tmp_path), "--iterations", "1", "--repeats", "2", "--no-progress"]
+    assert main(argv) == 0
     report = json.loads((tmp_path / "sweep_bench.json").read_text())
     assert report["identical_csv"] and report["points"] == 12 and set(report["seconds"]) == {"1", "2"}
+    assert all(len(report["runs"][k]) == 2 and report["seconds"][k] == min(report["runs"][k]) for k in ("1", "2"))
     assert report["speedup"] == report["seconds"]["1"] / report["seconds"]["2"]
     assert len((tmp_path / "workers-2" / "results.csv").read_text().splitlines()) == 13
     assert "speedup" in capsys.readouterr().out

@@ -169,8 +169,10 @@ std::vector<Tensor> forward(Tensor x, Tensor W_ur, Tensor b_ur, Tensor W_z, Tens
                                 {V_ur, "V_ur"}, {V_z, "V_z"}, {theta, "theta"}})
     check(t, name);
   std::vector<Tensor> records;
-  for (int key = 0; key < (variant == GRU ? GRU_KEYS : EGRU_KEYS); ++key)
-    records.push_back(at::zeros({x.size(0) + 1, x.size(1), V_z.size(0)}, x.options()));
+  for (int key = 0; key < (variant == GRU ? GRU_KEYS : EGRU_KEYS); ++key) {  // every step but 0 is written
+    records.push_back(at::empty({x.size(0) + 1, x.size(1), V_z.size(0)}, x.options()));
+    records.back()[0].zero_();
+  }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gated_forward", [&] {
     forward_loop<scalar_t>(x, W_ur, b_ur, W_z, b_z, V_ur, V_z, theta, variant, gamma, epsilon, records);
   });
