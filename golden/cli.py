@@ -238,7 +238,7 @@ def build_parser() -> Parser:
     sb.add_argument("--out", required=True, help="folder for sweep_bench.json, sweep_bench.md and the two sweeps")
     sb.add_argument("--iterations", type=int, default=100, help="training iterations per point (default 100)")
     sb.add_argument("--workers", type=int, default=2, help="workers of the second run (default 2)")
-    sb.add_argument("--repeats", type=int, default=2, help="runs of each, alternating; the best counts (default 2)")
+    sb.add_argument("--repeats", type=int, default=3, help="runs of each, alternating; the best counts (default 3)")
     sb.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs)")
     return parser
 
