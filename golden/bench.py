@@ -138,7 +138,7 @@ def iteration_macs(stats: dict[str, Any]) -> int:
     return int(stats["forward_macs"] + sum(stats[k] for k in learning))
 
 
-def bench_against_torch_gru(repeats: int, threads: int, ns: tuple[int, ...] = (16, 256)) -> list[dict[str, Any]]:
+def bench_against_torch_gru(repeats: int, threads: int, ns: tuple[int, ...] = (16, 256, 512)) -> list[dict[str, Any]]:
     """Seconds per spiral training iteration (batch 32, T = 17, Adam) of golden's EGRU with BPTT
     (golden.bptt.run_bptt through golden.train.Trainer) and of torch's nn.GRU with a linear readout
     of its last state and the same loss, at each n, on `threads` threads; the ratio golden / torch
