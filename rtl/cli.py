@@ -114,6 +114,15 @@ def build_parser() -> Parser:
     _format_option(w)
     _executor_options(w)
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f = sub.add_parser("prove", help="formal verification of a block's properties with SymbiYosys")
+    f.add_argument("--block", required=True, help="router (the accumulator and influence update have no harness yet)")
+    f.add_argument("--n", type=int, default=4, help="units (default 4: the solver's time grows fast with n)")
+    f.add_argument("--lanes", type=int, default=2, help="event lanes (default 2)")
+    f.add_argument("--mode", default="bmc", help="bmc (bounded, default) or prove (k-induction)")
+    f.add_argument("--depth", type=int, default=20, help="cycles of the bounded check, k of the induction (default 20)")
+    f.add_argument("--faults", action="store_true", help="also check that every broken variant is caught")
+    f.add_argument("--out", default="out/prove", help="folder: jobs, prove.json, prove.md (default out/prove)")
+    f.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = sub.add_parser("capacity", help="largest n of each block that fits each part (Yosys counts, then nextpnr)")
     c.add_argument("--blocks", nargs="+", default=list(SELFTEST_LANES), help="default: all three")
     c.add_argument("--devices", nargs="+", default=["ice40-up5k", "ecp5-85k"], help="default: ice40-up5k ecp5-85k")
@@ -504,6 +513,23 @@ def _quiet(_: str) -> None:
     """A search's per-probe progress, not shown (its progress bar counts finished searches)."""
 
 
+def cmd_prove(args: argparse.Namespace) -> int:
+    from rtl.formal.prove import failures, markdown, prove_block  # imports Amaranth
+
+    if args.block == "router":
+        RouterParams(n=args.n, lanes=args.lanes)  # checked before any job starts
+    with locked_folder(out_folder(args.out)) as out:
+        report = prove_block(
+            args.block, args.n, args.lanes, args.mode, args.depth, out, args.faults, not args.no_progress
+        )
+    print(markdown(report), end="")
+    print(f"wrote {out}/prove.json and prove.md")
+    bad = failures(report)
+    if bad:
+        raise UserError("prove: " + "; ".join(bad) + f" (counterexample traces in {out})")
+    return 0
+
+
 def cmd_capacity(args: argparse.Namespace) -> int:
     from golden.atomic import atomic_write_text
     from golden.executor import dask_client, run_points
@@ -550,6 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "synth": cmd_synth,
         "sweep": cmd_sweep,
         "capacity": cmd_capacity,
+        "prove": cmd_prove,
         "selftest": cmd_selftest,
         "build": cmd_build,
         "core-selftest": cmd_core_selftest,

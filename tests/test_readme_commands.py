@@ -29,10 +29,11 @@ SLOW = {
     ".venv/bin/python -m golden fixed-errors --run": "needs the fixed-point run above (tests/test_fixed_errors.py)",
     ".venv/bin/python -m golden widths": "6 to 48 training runs (tests/test_widths.py runs a small spec)",
     ".venv/bin/python -m golden train --task cue": "600 iterations of 44 steps (tests/test_cue_task.py trains it)",
-    ".venv/bin/python -m golden sweep ": "90 training runs, over an hour (tests/test_train_sweep.py runs small specs)",
+    ".venv/bin/python -m golden sweep ": "90 training runs, half an hour (tests/test_train_sweep.py runs small specs)",
     ".venv/bin/python -m golden sweep-bench": "72 training runs (tests/test_train_sweep.py runs it at 1 iteration)",
     ".venv/bin/python -m sim train --sim verilator": "20 to 60 minutes in Verilator (tests/test_sim_native.py: small)",
     ".venv/bin/python -m rtl core-build": "Yosys 0.70 stops in ABC9 on it (README); the self-test runs in simulation",
+    ".venv/bin/python -m rtl prove": "13 solver jobs, a minute (tests/test_rtl_formal.py runs each, and the command)",
     ".venv/bin/python -m sim core-bench": "builds the n = 8 core twice (tests/test_sim_native.py runs it at n = 4)",
 }
 

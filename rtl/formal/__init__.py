@@ -1,0 +1,1 @@
+"""Formal verification of the blocks: property harnesses in Amaranth, proven with SymbiYosys."""
