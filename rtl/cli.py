@@ -35,6 +35,7 @@ from rtl.core.params import CoreParams
 from rtl.toolchain import check_verilator
 
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
+PROVE_N = {"router": 4, "accumulate": 2, "influence": 2}  # small: the solver's time grows fast with n
 
 
 def _executor_options(p: argparse.ArgumentParser) -> None:
@@ -115,9 +116,12 @@ def build_parser() -> Parser:
     _executor_options(w)
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
     f = sub.add_parser("prove", help="formal verification of a block's properties with SymbiYosys")
-    f.add_argument("--block", required=True, help="router (the accumulator and influence update have no harness yet)")
-    f.add_argument("--n", type=int, default=4, help="units (default 4: the solver's time grows fast with n)")
-    f.add_argument("--lanes", type=int, default=2, help="event lanes (default 2)")
+    f.add_argument(
+        "--block", required=True, help="router (six properties), accumulate or influence (the stream rule so far)"
+    )
+    f.add_argument("--n", type=int, help="units (default: router 4, accumulate 2, influence 2; solver time grows fast)")
+    f.add_argument("--lanes", type=int, help="lanes (default: router 2, the others 1)")
+    f.add_argument("--columns", type=int, default=3, help="influence: compacted parameter columns P (default 3)")
     f.add_argument("--mode", default="bmc", help="bmc (bounded, default) or prove (k-induction)")
     f.add_argument("--depth", type=int, default=20, help="cycles of the bounded check, k of the induction (default 20)")
     f.add_argument("--faults", action="store_true", help="also check that every broken variant is caught")
@@ -514,14 +518,15 @@ def _quiet(_: str) -> None:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    from rtl.formal.prove import failures, markdown, prove_block  # imports Amaranth
+    from rtl.formal.prove import failures, markdown, prove_block, prove_params  # imports Amaranth
+    from rtl.formal.sby import check_settings
 
-    if args.block == "router":
-        RouterParams(n=args.n, lanes=args.lanes)  # checked before any job starts
+    n = args.n if args.n is not None else PROVE_N.get(args.block, 2)
+    lanes = args.lanes if args.lanes is not None else (2 if args.block == "router" else 1)
+    params = prove_params(args.block, n, lanes, args.columns)  # checked before any job starts
+    check_settings(args.mode, args.depth)
     with locked_folder(out_folder(args.out)) as out:
-        report = prove_block(
-            args.block, args.n, args.lanes, args.mode, args.depth, out, args.faults, not args.no_progress
-        )
+        report = prove_block(args.block, params, args.mode, args.depth, out, args.faults, not args.no_progress)
     print(markdown(report), end="")
     print(f"wrote {out}/prove.json and prove.md")
     bad = failures(report)

@@ -1,5 +1,6 @@
 """`rtl prove`: the router's properties hold (bounded to 20 cycles; by induction where it closes),
-and each broken variant fails the property it names, so no property is one that cannot fail."""
+the accumulator and the influence update keep the stream rule on every stream they drive, and each
+broken variant fails the property it names, so no property is one that cannot fail."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import json
 
 import pytest
 
-from rtl.blocks.params import RouterParams
+from rtl.blocks.accumulate import EventAccumulator
+from rtl.blocks.influence import InfluenceUpdate
+from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
 from rtl.cli import main
+from rtl.formal.handshake import StreamRules
 from rtl.formal.router import FAULTS, PROPERTIES, RouterProof
 from rtl.formal.sby import run_proof
 
@@ -33,10 +37,30 @@ def test_each_broken_variant_fails_its_property(fault, tmp_path):
     assert list((tmp_path / fault / "job" / "engine_0").glob("*.vcd")), "a counterexample trace"
 
 
+@pytest.mark.parametrize(
+    "make",
+    [lambda: EventAccumulator(AccumulateParams(n=2, lanes=1)), lambda: InfluenceUpdate(InfluenceParams(2, 3, 1))],
+    ids=["accumulate", "influence"],
+)
+def test_every_driven_stream_keeps_the_rule_and_a_dropped_valid_is_caught(make, tmp_path):
+    """The influence update's done once raised its payload (the stall count) while waiting: fixed,
+    and proven here; the accumulator's pre stream and both blocks' done hold for 20 cycles."""
+    assert run_proof(StreamRules(make()), "handshake", tmp_path, "bmc", 20).status == "PASS"
+    assert run_proof(StreamRules(make(), "drop_valid"), "drop_valid", tmp_path, "bmc", 20).status == "FAIL"
+
+
 def test_three_lanes_and_an_uneven_split(tmp_path):
     """n = 5 over 3 lanes: lanes of 2, 2 and 1 units."""
     for prop in ("in_lane", "ascending", "one_end"):
         assert run_proof(RouterProof(RouterParams(n=5, lanes=3), prop), prop, tmp_path, "bmc", 12).status == "PASS"
+
+
+def test_prove_command_on_the_influence_update(tmp_path, capsys):
+    out = tmp_path / "prove"
+    assert main(["prove", "--block", "influence", "--depth", "12", "--faults", "--out", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "prove.json").read_text())
+    assert report["columns"] == 3 and report["properties"][0]["status"] == "PASS" and report["faults"][0]["caught"]
+    assert "influence, n = 2, 1 lanes, 3 columns:" in capsys.readouterr().out
 
 
 def test_prove_command_reports_and_catches(tmp_path, capsys):
@@ -53,7 +77,7 @@ def test_prove_command_reports_and_catches(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv,fragment",
     [
-        (["--block", "influence"], "--block: got 'influence'; expected one of router"),
+        (["--block", "cell"], "--block: got 'cell'; expected one of router, accumulate, influence"),
         (["--block", "router", "--mode", "sim"], "--mode: got 'sim'; expected one of bmc, prove"),
         (["--block", "router", "--lanes", "9"], "lanes: got 9; expected an integer in 1..4"),
         (["--block", "router", "--depth", "0"], "--depth: got 0; expected a positive number of cycles"),

@@ -1,6 +1,9 @@
 """`python -m rtl prove --block B`: every property of a block through SymbiYosys, and with --faults
 every broken variant against the property it must break; a report (prove.json, prove.md).
 
+The router has its own harness (rtl.formal.router: six properties); the accumulator and the
+influence update so far have the stream rule on every stream they drive (rtl.formal.handshake).
+
 A property PASSes (bmc: no counterexample within the depth; prove: k-induction closed), FAILs
 (a counterexample trace, written into its job folder) or stays UNKNOWN (an induction that did not
 close; its bounded check is the bmc run). A broken variant is caught when its property FAILs.
@@ -12,35 +15,63 @@ import json
 from pathlib import Path
 from typing import Any
 
+from amaranth import Elaboratable
 from tqdm import tqdm
 
 from golden.atomic import atomic_write_text
 from golden.errors import UserError
-from rtl.blocks.params import RouterParams
+from rtl.blocks.accumulate import EventAccumulator
+from rtl.blocks.influence import InfluenceUpdate
+from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.formal.handshake import StreamRules
 from rtl.formal.router import FAULTS, PROPERTIES, RouterProof
 from rtl.formal.sby import check_settings, run_proof
 
-BLOCKS = ("router",)  # the accumulator and the influence update have no harness yet
+BLOCKS = ("router", "accumulate", "influence")
+HANDSHAKE_FAULTS = {"drop_valid": "handshake"}
+
+
+def block_harness(params, prop: str, fault: str | None) -> Elaboratable:
+    """The harness of one property of the block `params` describe (and its broken variant)."""
+    if isinstance(params, RouterParams):
+        return RouterProof(params, prop, fault)
+    block = EventAccumulator(params) if isinstance(params, AccumulateParams) else InfluenceUpdate(params)
+    return StreamRules(block, fault)
+
+
+def prove_params(block: str, n: int, lanes: int, columns: int) -> RouterParams | AccumulateParams | InfluenceParams:
+    """The block's parameters, checked (columns: the influence update's P)."""
+    if block not in BLOCKS:
+        raise UserError(f"--block: got {block!r}; expected one of {', '.join(BLOCKS)}")
+    if block == "router":
+        return RouterParams(n=n, lanes=lanes)
+    return AccumulateParams(n=n, lanes=lanes) if block == "accumulate" else InfluenceParams(n, columns, lanes)
 
 
 def prove_block(
-    block: str, n: int, lanes: int, mode: str, depth: int, out: Path, faults: bool, progress: bool = True
+    block: str,
+    params: RouterParams | AccumulateParams | InfluenceParams,
+    mode: str,
+    depth: int,
+    out: Path,
+    faults: bool,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Run the block's properties (and broken variants); write and return the report."""
-    if block not in BLOCKS:
-        raise UserError(f"--block: got {block!r}; expected one of {', '.join(BLOCKS)} (the others have no harness yet)")
     check_settings(mode, depth)
-    params = RouterParams(n=n, lanes=lanes)
-    jobs = [(prop, None) for prop in PROPERTIES] + ([(prop, fault) for fault, prop in FAULTS.items()] if faults else [])
+    properties, broken = (PROPERTIES, FAULTS) if block == "router" else (("handshake",), HANDSHAKE_FAULTS)
+    jobs = [(prop, None) for prop in properties] + ([(prop, fault) for fault, prop in broken.items()] if faults else [])
     rows, caught = [], []
     for prop, fault in tqdm(jobs, desc=f"prove {block}", unit="job", disable=not progress):
         if fault is None:
-            r = run_proof(RouterProof(params, prop), prop, out / "properties", mode, depth)
+            r = run_proof(block_harness(params, prop, None), prop, out / "properties", mode, depth)
             rows.append({"property": prop, "mode": mode, "depth": depth, "status": r.status, "seconds": r.seconds})
         else:
-            r = run_proof(RouterProof(params, prop, fault), fault, out / "faults", "bmc", depth)
+            r = run_proof(block_harness(params, prop, fault), fault, out / "faults", "bmc", depth)
             caught.append({"fault": fault, "property": prop, "status": r.status, "caught": r.status == "FAIL"})
-    report = {"block": block, "n": n, "lanes": lanes, "mode": mode, "depth": depth, "properties": rows}
+    report = {"block": block, "n": params.n, "lanes": params.lanes, "mode": mode, "depth": depth, "properties": rows}
+    if block == "influence":
+        report["columns"] = params.columns
     if faults:
         report["faults"] = caught
     atomic_write_text(out / "prove.json", json.dumps(report, indent=1))
@@ -50,7 +81,9 @@ def prove_block(
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        f"{report['block']}, n = {report['n']}, {report['lanes']} lanes:",
+        f"{report['block']}, n = {report['n']}, {report['lanes']} lanes"
+        + (f", {report['columns']} columns" if "columns" in report else "")
+        + ":",
         "",
         "| property | mode | depth | result | seconds |",
         "|---|---|---|---|---|",
