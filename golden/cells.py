@@ -220,13 +220,18 @@ class GatedCell(Cell):
         """Compiled (golden/csrc/gated_bptt.cpp): per step the products of u and r together ([W_u; W_r] x
         and [V_u; V_r] out'), those of z (W_z x and V_z (r out')) and one fused elementwise pass; the
         equations of the class docstring."""
-        ur = {k: torch.cat([P[f"{k}_u"], P[f"{k}_r"]]) for k in "WbV"}
-        z = {k: P[f"{k}_z"].contiguous() for k in "WbV"}
-        theta = P["theta"].contiguous() if self.egru else x.new_zeros(0)
-        cfg = self.config
+        ur, z, theta = self._compiled_weights(P, x)
         weights = (ur["W"], ur["b"], z["W"], z["b"], ur["V"], z["V"], theta)
+        cfg = self.config
         planes = gated_bptt().forward(x.contiguous(), *weights, self.variant, cfg.gamma, cfg.epsilon)
         return dict(zip(self.record_keys(), planes))
+
+    def _compiled_weights(self, P, x):
+        """The compiled passes' operands: W, b and V of u and r stacked ([u; r]), those of z, and theta
+        (empty for the GRU), each contiguous."""
+        ur = {k: torch.cat([P[f"{k}_u"], P[f"{k}_r"]]) for k in "WbV"}
+        z = {k: P[f"{k}_z"].contiguous() for k in "WbV"}
+        return ur, z, P["theta"].contiguous() if self.egru else x.new_zeros(0)
 
     def step(self, P, prev, x, event_driven=False):
         cfg = self.config
@@ -274,10 +279,9 @@ class GatedCell(Cell):
         v = V_z^T b, w = A_r^T delta = y' sr v, G^T delta = V_u^T a + V_r^T w + r v [- delta for the
         paper reset], J^T delta = decay delta + src G^T delta; theta: (-c' H') G^T delta [+ (1 - u)
         (theta H' - o') delta for the subtractive reset]. Weighted operands as Cell.adjoint's."""
-        theta = P["theta"].contiguous() if self.egru else x.new_zeros(0)
-        V_ur, V_z = torch.cat([P["V_u"], P["V_r"]]), P["V_z"].contiguous()
+        ur, z, theta = self._compiled_weights(P, x)
         planes = [records[k].contiguous() for k in self.record_keys()]
-        AW, Bz, TH = gated_bptt().backward(planes, cbar.contiguous(), V_ur, V_z, theta, self.variant)
+        AW, Bz, TH = gated_bptt().backward(planes, cbar.contiguous(), ur["V"], z["V"], theta, self.variant)
         out = records[self.output_key][:-1]
         ones = torch.ones(*x.shape[:-1], 1, dtype=x.dtype)
         blocks = {

@@ -13,26 +13,27 @@ from rtl.blocks.influence import InfluenceUpdate
 from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
 from rtl.cli import main
 from rtl.formal.handshake import StreamRules
-from rtl.formal.router import FAULTS, PROPERTIES, RouterProof
+from rtl.formal.prove import block_harness, faults_of, properties_of
+from rtl.formal.router import RouterProof
 from rtl.formal.sby import run_proof
 
 SMALL = RouterParams(n=4, lanes=2)
 
 
-@pytest.mark.parametrize("prop", PROPERTIES)
+@pytest.mark.parametrize("prop", properties_of("router"))
 def test_router_property_holds_for_20_cycles(prop, tmp_path):
-    result = run_proof(RouterProof(SMALL, prop), prop, tmp_path, "bmc", 20)
+    result = run_proof(block_harness(SMALL, prop, None), prop, tmp_path, "bmc", 20)
     assert result.status == "PASS", f"{prop}: see {result.folder}/sby.log"
 
 
 @pytest.mark.parametrize("prop", ["handshake", "in_lane", "one_end"])
 def test_router_properties_that_close_by_induction(prop, tmp_path):
-    assert run_proof(RouterProof(SMALL, prop), prop, tmp_path, "prove", 20).status == "PASS"
+    assert run_proof(block_harness(SMALL, prop, None), prop, tmp_path, "prove", 20).status == "PASS"
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault", list(faults_of("router")))
 def test_each_broken_variant_fails_its_property(fault, tmp_path):
-    result = run_proof(RouterProof(SMALL, FAULTS[fault], fault), fault, tmp_path, "bmc", 20)
+    result = run_proof(block_harness(SMALL, faults_of("router")[fault], fault), fault, tmp_path, "bmc", 20)
     assert result.status == "FAIL"
     assert list((tmp_path / fault / "job" / "engine_0").glob("*.vcd")), "a counterexample trace"
 
@@ -68,9 +69,9 @@ def test_prove_command_reports_and_catches(tmp_path, capsys):
     argv = ["prove", "--block", "router", "--n", "3", "--lanes", "1", "--depth", "8", "--faults"]
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0
     report = json.loads((out / "prove.json").read_text())
-    assert [r["property"] for r in report["properties"]] == list(PROPERTIES)
+    assert [r["property"] for r in report["properties"]] == list(properties_of("router"))
     assert all(r["status"] == "PASS" for r in report["properties"])
-    assert all(f["caught"] for f in report["faults"]) and len(report["faults"]) == len(FAULTS)
+    assert all(f["caught"] for f in report["faults"]) and len(report["faults"]) == len(faults_of("router"))
     assert "| exactly_once | bmc | 8 | PASS |" in capsys.readouterr().out
 
 

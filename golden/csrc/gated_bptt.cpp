@@ -123,20 +123,20 @@ void backward_loop(const std::vector<Tensor> &records, const Tensor &cbar, const
     const T *u = rec.at(uk, now), *r = rec.at(rk, now), *z = rec.at(zk, now);
     const T *out = rec.at(out_key, t), *q = rec.at(state_key, t);
     const T *o_prev = egru ? rec.at(O, t) : nullptr;
-    T *a = aw + t * 2 * bn, *w = a, *b = bz + t * bn;
+    T *aw_t = aw + t * 2 * bn, *b = bz + t * bn;  // row bb of AW_t: a at [0, n), w at [n, 2n)
     for (int64_t bb = 0; bb < B; ++bb)
       for (int64_t k = 0; k < n; ++k) {
         const int64_t i = bb * n + k;
         const T carried_state = variant == SUBTRACTIVE ? q[i] - th[k] * o_prev[i] : q[i];
         delta[i] = cb[t * bn + i] + carried[i];
-        a[bb * 2 * n + k] = (z[i] - carried_state) * u[i] * (T(1) - u[i]) * delta[i];
+        aw_t[bb * 2 * n + k] = (z[i] - carried_state) * u[i] * (T(1) - u[i]) * delta[i];
         b[i] = u[i] * (T(1) - z[i] * z[i]) * delta[i];
       }
     at::mm_out(v, Bz[t], V_z);
     for (int64_t bb = 0; bb < B; ++bb)
       for (int64_t k = 0; k < n; ++k) {
         const int64_t i = bb * n + k;
-        w[bb * 2 * n + n + k] = out[i] * r[i] * (T(1) - r[i]) * vp[i];
+        aw_t[bb * 2 * n + n + k] = out[i] * r[i] * (T(1) - r[i]) * vp[i];
       }
     at::mm_out(GT, AW[t], V_ur);
     const T *src = egru ? rec.at(D, t) : nullptr, *dH_prev = egru ? rec.at(DH, t) : nullptr;

@@ -1,8 +1,8 @@
 """`python -m rtl prove --block B`: every property of a block through SymbiYosys, and with --faults
 every broken variant against the property it must break; a report (prove.json, prove.md).
 
-The router has its own harness (rtl.formal.router: six properties); the accumulator and the
-influence update so far have the stream rule on every stream they drive (rtl.formal.handshake).
+Every block has "handshake", the stream rule on every stream it drives (rtl.formal.handshake);
+the router has five more properties in its own harness (rtl.formal.router).
 
 A property PASSes (bmc: no counterexample within the depth; prove: k-induction closed), FAILs
 (a counterexample trace, written into its job folder) or stays UNKNOWN (an induction that did not
@@ -23,18 +23,29 @@ from golden.errors import UserError
 from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.influence import InfluenceUpdate
 from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
+from rtl.blocks.router import EventRouter
 from rtl.formal.handshake import StreamRules
 from rtl.formal.router import FAULTS, PROPERTIES, RouterProof
 from rtl.formal.sby import check_settings, run_proof
 
 BLOCKS = ("router", "accumulate", "influence")
-HANDSHAKE_FAULTS = {"drop_valid": "handshake"}
+
+
+def properties_of(block: str) -> tuple[str, ...]:
+    return ("handshake",) + (PROPERTIES if block == "router" else ())
+
+
+def faults_of(block: str) -> dict[str, str]:
+    """Broken variants -> the property each must break."""
+    return {"drop_valid": "handshake", **(FAULTS if block == "router" else {})}
 
 
 def block_harness(params, prop: str, fault: str | None) -> Elaboratable:
     """The harness of one property of the block `params` describe (and its broken variant)."""
-    if isinstance(params, RouterParams):
+    if prop != "handshake":
         return RouterProof(params, prop, fault)
+    if isinstance(params, RouterParams):
+        return StreamRules(EventRouter(params), fault)
     block = EventAccumulator(params) if isinstance(params, AccumulateParams) else InfluenceUpdate(params)
     return StreamRules(block, fault)
 
@@ -59,7 +70,7 @@ def prove_block(
 ) -> dict[str, Any]:
     """Run the block's properties (and broken variants); write and return the report."""
     check_settings(mode, depth)
-    properties, broken = (PROPERTIES, FAULTS) if block == "router" else (("handshake",), HANDSHAKE_FAULTS)
+    properties, broken = properties_of(block), faults_of(block)
     jobs = [(prop, None) for prop in properties] + ([(prop, fault) for fault, prop in broken.items()] if faults else [])
     rows, caught = [], []
     for prop, fault in tqdm(jobs, desc=f"prove {block}", unit="job", disable=not progress):
