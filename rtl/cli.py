@@ -35,7 +35,7 @@ from rtl.core.params import CoreParams
 from rtl.toolchain import check_verilator
 
 SELFTEST_LANES = {"router": 2, "accumulate": 2, "influence": 4}
-PROVE_N = {"router": 4, "accumulate": 2, "influence": 2}  # small: the solver's time grows fast with n
+PROVE_N = {"router": 4, "accumulate": 2, "influence": 3}  # small: the solver's time grows fast with n
 
 
 def _executor_options(p: argparse.ArgumentParser) -> None:
@@ -116,10 +116,8 @@ def build_parser() -> Parser:
     _executor_options(w)
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
     f = sub.add_parser("prove", help="formal verification of a block's properties with SymbiYosys")
-    f.add_argument(
-        "--block", required=True, help="router (six properties), accumulate or influence (the stream rule so far)"
-    )
-    f.add_argument("--n", type=int, help="units (default: router 4, accumulate 2, influence 2; solver time grows fast)")
+    f.add_argument("--block", required=True, help="router (six properties), accumulate or influence (three each)")
+    f.add_argument("--n", type=int, help="units (default: router 4, accumulate 2, influence 3; solver time grows fast)")
     f.add_argument("--lanes", type=int, help="lanes (default: router 2, the others 1)")
     f.add_argument("--columns", type=int, default=3, help="influence: compacted parameter columns P (default 3)")
     f.add_argument("--mode", default="bmc", help="bmc (bounded, default) or prove (k-induction)")

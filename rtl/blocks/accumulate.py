@@ -22,7 +22,7 @@ Each event costs 1 cycle plus max(words, 1) per pass (rtl.blocks.cycles.accumula
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Signal, signed, unsigned
+from amaranth import Array, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,6 +43,21 @@ def weight_entry_layout(p: AccumulateParams) -> data.StructLayout:
 def column_layout(p: AccumulateParams) -> data.StructLayout:
     return data.StructLayout(
         {"start": unsigned(bits_for(p.weight_depth + 1)), "count": unsigned(bits_for(p.words_pass1 + 1))}
+    )
+
+
+def watch_layout(p: AccumulateParams) -> data.StructLayout:
+    """Internal signals a formal harness watches (rtl.formal.accumulate); not ports, so synthesis
+    drops them: the column table's read address, the START state (a column entry arrives, read at
+    the address of the cycle before), and each word read issued with its address."""
+    return data.StructLayout(
+        {
+            "column_addr": unsigned(bits_for(2 * p.n)),
+            "start": 1,
+            "column": column_layout(p),
+            "issue": 1,
+            "word_addr": unsigned(bits_for(p.weight_depth + 1)),
+        }
     )
 
 
@@ -73,7 +88,13 @@ class EventAccumulator(wiring.Component):
         self.p = params
         self.word = data.ArrayLayout(weight_entry_layout(params), params.lanes)
         self.column = column_layout(params)
+        self.watch = Signal(watch_layout(params))
         super().__init__(accumulate_signature(params))
+
+    def column_words(self, entry: data.View) -> tuple[Value, Value]:
+        """(first word, words) of a column as its table entry gives them (rtl.formal.accumulate's
+        broken variant short_column overrides this to read one word fewer)."""
+        return entry.start, entry.count
 
     def elaborate(self, platform):
         p, fp = self.p, self.p.fp
@@ -105,6 +126,12 @@ class EventAccumulator(wiring.Component):
 
         m.d.comb += [word_rd.addr.eq(next_word), word_rd.en.eq(1), col_rd.en.eq(1), table_rd.en.eq(1)]
         m.d.sync += mac.eq(issue)
+        m.d.comb += [
+            self.watch.column_addr.eq(col_rd.addr),
+            self.watch.column.eq(col_rd.data),
+            self.watch.issue.eq(issue),
+            self.watch.word_addr.eq(word_rd.addr),
+        ]
 
         # Multiply-accumulate: lane i adds weight * operand to its own bank's register of the slot.
         with m.If(mac):
@@ -172,14 +199,14 @@ class EventAccumulator(wiring.Component):
                     with m.Else():
                         m.next = "START"
             with m.State("START"):  # column entry (and r_j) arrive; issue the first word
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), self.watch.start.eq(1)]
                 with m.If(second):
                     ry = round_saturate(table_rd.data * buf_value[cursor], fp.gate.frac, fp.state)
                     m.d.sync += [operand.eq(ry), cursor.eq(cursor + 1)]
-                col = col_rd.data
-                m.d.comb += [word_rd.addr.eq(col.start), issue.eq(col.count != 0)]
-                m.d.sync += [next_word.eq(col.start + 1), words_left.eq(col.count - 1)]
-                with m.If(col.count > 1):
+                start, count = self.column_words(col_rd.data)
+                m.d.comb += [word_rd.addr.eq(start), issue.eq(count != 0)]
+                m.d.sync += [next_word.eq(start + 1), words_left.eq(count - 1)]
+                with m.If(count > 1):
                     m.next = "WORDS"
                 with m.Else():
                     m.next = "EVENT"

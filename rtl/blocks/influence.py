@@ -44,6 +44,29 @@ from rtl.blocks.params import InfluenceParams
 from rtl.blocks.tiled_memory import TiledMemory
 
 
+def watch_layout(p: InfluenceParams) -> data.StructLayout:
+    """Internal signals a formal harness watches (rtl.formal.influence); not ports, so synthesis
+    drops them: the addresses of M's banks (read while busy, write) before they meet the memories'
+    address width, and the (row, term) addresses of the coefficient memory's reads and writes."""
+    n = p.n
+    address = unsigned(bits_for(n) + bits_for(p.chunks))  # holds any src * chunks + chunk
+    term, row = unsigned(bits_for(p.max_terms + 1)), unsigned(bits_for(n))
+    return data.StructLayout(
+        {
+            "read": 1,
+            "read_addr": address,
+            "write": 1,
+            "write_addr": address,
+            "coef_read": 1,
+            "coef_read_row": row,
+            "coef_read_term": term,
+            "coef_write": 1,
+            "coef_write_row": row,
+            "coef_write_term": term,
+        }
+    )
+
+
 def influence_signature(p: InfluenceParams) -> wiring.Signature:
     """InfluenceUpdate's ports (also what the self-test packs its ROM words for)."""
     fp, n = p.fp, p.n
@@ -78,6 +101,7 @@ class InfluenceUpdate(wiring.Component):
         self.p = params
         signature = influence_signature(params)
         self.word = signature.members["rb_data"].shape
+        self.watch = Signal(watch_layout(params))
         super().__init__(signature)
 
     def elaborate(self, platform):
@@ -152,6 +176,17 @@ class InfluenceUpdate(wiring.Component):
             address = Mux(writing, write_addr, issue_addr)
             m.d.comb += [banks[i].read_addr.eq(address), banks[i].write_addr.eq(address)]
             m.d.comb += banks[i].read_en.eq(~stall & ~writing)
+        watch = self.watch
+        m.d.comb += [
+            watch.read.eq(busy & ~stall),
+            watch.read_addr.eq(issue_src * C + chunk),
+            watch.coef_read.eq(busy & ~stall),
+            watch.coef_read_row.eq(row),
+            watch.coef_read_term.eq(term),
+            watch.coef_write.eq(coef_wr.en),
+            watch.coef_write_row.eq(w_row),
+            watch.coef_write_term.eq(w_term),
+        ]
         m_word = Signal(self.word)  # M_{t-1} as read: the issued word while busy, readback when idle
         m.d.comb += m_word.eq(Mux(bank, banks[1].read_data, banks[0].read_data))
         m.d.comb += [
@@ -176,7 +211,7 @@ class InfluenceUpdate(wiring.Component):
                     m.d.sync += [c_row.eq(b_row), c_chunk.eq(b_chunk)]
 
         # --- stage C: add Mbar, round and saturate once, write M_t --------------------------------
-        m.d.comb += write_addr.eq(c_row * C + c_chunk)
+        m.d.comb += [write_addr.eq(c_row * C + c_chunk), watch.write_addr.eq(c_row * C + c_chunk)]
         out = self.written
         m.d.comb += [out.row.eq(c_row), out.chunk.eq(c_chunk), out.valid.eq(c_valid & self.mbar.valid)]
         for lane in range(L):
@@ -187,6 +222,7 @@ class InfluenceUpdate(wiring.Component):
                 m.d.comb += banks[i].write_data[lane].eq(out.values[lane])
         with m.If(c_valid & self.mbar.valid):
             m.d.comb += [self.mbar.ready.eq(mbar_match), banks[0].write_en.eq(bank), banks[1].write_en.eq(~bank)]
+            m.d.comb += watch.write.eq(1)
             m.d.sync += valid[~bank].eq(valid[~bank] | (1 << c_row))
 
         with m.FSM():

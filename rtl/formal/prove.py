@@ -1,8 +1,9 @@
 """`python -m rtl prove --block B`: every property of a block through SymbiYosys, and with --faults
 every broken variant against the property it must break; a report (prove.json, prove.md).
 
-Every block has "handshake", the stream rule on every stream it drives (rtl.formal.handshake);
-the router has five more properties in its own harness (rtl.formal.router).
+Every block has "handshake", the stream rule on every stream it drives (rtl.formal.handshake),
+and its own properties in its own harness: the router five (rtl.formal.router), the accumulator
+two (rtl.formal.accumulate), the influence update two (rtl.formal.influence).
 
 A property PASSes (bmc: no counterexample within the depth; prove: k-induction closed), FAILs
 (a counterexample trace, written into its job folder) or stays UNKNOWN (an induction that did not
@@ -24,30 +25,43 @@ from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.influence import InfluenceUpdate
 from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
 from rtl.blocks.router import EventRouter
+from rtl.formal import accumulate, influence, router
 from rtl.formal.handshake import StreamRules
-from rtl.formal.router import FAULTS, PROPERTIES, RouterProof
 from rtl.formal.sby import check_settings, run_proof
 
-BLOCKS = ("router", "accumulate", "influence")
+# block -> (its class, its parameters' class, the module of its own harness)
+BLOCK_KINDS = {
+    "router": (EventRouter, RouterParams, router),
+    "accumulate": (EventAccumulator, AccumulateParams, accumulate),
+    "influence": (InfluenceUpdate, InfluenceParams, influence),
+}
+BLOCKS = tuple(BLOCK_KINDS)
+HARNESSES = {RouterParams: router.RouterProof, AccumulateParams: accumulate.AccumulateProof}
+HARNESSES[InfluenceParams] = influence.InfluenceProof
 
 
 def properties_of(block: str) -> tuple[str, ...]:
-    return ("handshake",) + (PROPERTIES if block == "router" else ())
+    return ("handshake",) + BLOCK_KINDS[block][2].PROPERTIES
 
 
 def faults_of(block: str) -> dict[str, str]:
     """Broken variants -> the property each must break."""
-    return {"drop_valid": "handshake", **(FAULTS if block == "router" else {})}
+    return {"drop_valid": "handshake", **BLOCK_KINDS[block][2].FAULTS}
+
+
+def not_applicable(block: str, params) -> dict[str, str]:
+    """Broken variants that cannot exist at these parameters -> why."""
+    if block == "influence" and params.n & (params.n - 1) == 0:
+        return {"bad_source": f"at n = {params.n} a source field holds units only"}
+    return {}
 
 
 def block_harness(params, prop: str, fault: str | None) -> Elaboratable:
     """The harness of one property of the block `params` describe (and its broken variant)."""
-    if prop != "handshake":
-        return RouterProof(params, prop, fault)
-    if isinstance(params, RouterParams):
-        return StreamRules(EventRouter(params), fault)
-    block = EventAccumulator(params) if isinstance(params, AccumulateParams) else InfluenceUpdate(params)
-    return StreamRules(block, fault)
+    if prop == "handshake":
+        block = next(kind for kind, kind_params, _ in BLOCK_KINDS.values() if isinstance(params, kind_params))
+        return StreamRules(block(params), fault)
+    return HARNESSES[type(params)](params, prop, fault)
 
 
 def prove_params(block: str, n: int, lanes: int, columns: int) -> RouterParams | AccumulateParams | InfluenceParams:
@@ -73,8 +87,11 @@ def prove_block(
     properties, broken = properties_of(block), faults_of(block)
     jobs = [(prop, None) for prop in properties] + ([(prop, fault) for fault, prop in broken.items()] if faults else [])
     rows, caught = [], []
+    skipped = not_applicable(block, params)
     for prop, fault in tqdm(jobs, desc=f"prove {block}", unit="job", disable=not progress):
-        if fault is None:
+        if fault in skipped:
+            caught.append({"fault": fault, "property": prop, "status": "n/a: " + skipped[fault], "caught": None})
+        elif fault is None:
             r = run_proof(block_harness(params, prop, None), prop, out / "properties", mode, depth)
             rows.append({"property": prop, "mode": mode, "depth": depth, "status": r.status, "seconds": r.seconds})
         else:
@@ -104,11 +121,12 @@ def markdown(report: dict[str, Any]) -> str:
     if "faults" in report:
         lines += ["", "| broken variant | property | result | caught |", "|---|---|---|---|"]
         for f in report["faults"]:
-            lines.append(f"| {f['fault']} | {f['property']} | {f['status']} | {'yes' if f['caught'] else 'NO'} |")
+            verdict = "-" if f["caught"] is None else ("yes" if f["caught"] else "NO")
+            lines.append(f"| {f['fault']} | {f['property']} | {f['status']} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
 def failures(report: dict[str, Any]) -> list[str]:
     """What makes `rtl prove` exit non-zero: a property that FAILs, a broken variant not caught."""
     bad = [f"{r['property']} {r['status']}" for r in report["properties"] if r["status"] in ("FAIL", "TIMEOUT")]
-    return bad + [f"broken variant {f['fault']} not caught" for f in report.get("faults", []) if not f["caught"]]
+    return bad + [f"broken variant {f['fault']} not caught" for f in report.get("faults", []) if f["caught"] is False]

@@ -10,6 +10,7 @@ the block drives.
 from __future__ import annotations
 
 from amaranth import Module, Signal, Value
+from amaranth.asserts import AnySeq  # amaranth.hdl does not export it in 0.5
 from amaranth.hdl import Assert, Assume
 
 
@@ -31,3 +32,14 @@ def assume_stream(m: Module, stream, name: str) -> None:
 def assert_stream(m: Module, valid: Value, ready: Value, payload: Value, name: str) -> None:
     """The block keeps the rule on a stream it drives."""
     m.d.comb += Assert(held_until_ready(m, valid, ready, payload, name))
+
+
+def arbitrary_stream(m: Module, port, name: str) -> tuple[Signal, Value, Signal]:
+    """An environment's stream of `port`'s payload shape: valid and payload arbitrary every cycle
+    (AnySeq) but keeping the rule. Returns (valid, payload, ready); the harness connects them to the
+    block, straight or through a fault, and drives ready from the block's."""
+    payload = Signal.like(port.payload, name=f"env_{name}")
+    valid, ready = Signal(name=f"env_{name}_valid"), Signal(name=f"env_{name}_ready")
+    m.d.comb += [valid.eq(AnySeq(1)), Value.cast(payload).eq(AnySeq(len(Value.cast(payload))))]
+    m.d.comb += Assume(held_until_ready(m, valid, ready, payload, f"env_{name}"))
+    return valid, payload, ready
