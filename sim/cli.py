@@ -10,8 +10,10 @@ from typing import Sequence
 
 from golden.atomic import atomic_write_text
 from golden.cli_support import Parser, out_file, out_folder, run_cli
+from golden.errors import UserError
 from golden.outlock import locked_folder
 
+COVERED = ("router", "accumulate", "influence", "cell")  # the blocks with trace testbenches
 SPIRAL_TRACE = Path(__file__).resolve().parent.parent / "tests" / "data" / "spiral_egru_n8_w0.5.npz"
 
 
@@ -47,6 +49,19 @@ def build_parser() -> Parser:
     be.add_argument("--lanes", type=int, default=4, help="lanes (default 4)")
     be.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     be.add_argument("--out", required=True, help="folder for throughput.json and throughput.md")
+    cv = sub.add_parser("coverage", help="line, branch, toggle, FSM-state and stall coverage of testbench runs")
+    cv.add_argument("--blocks", nargs="+", default=list(COVERED), help="default: all four")
+    cv.add_argument(
+        "--traces", nargs="+", default=[str(SPIRAL_TRACE)], help="traces (default: the checkout's spiral-trained one)"
+    )
+    cv.add_argument("--lanes", type=int, default=4, help="lanes (default 4)")
+    cv.add_argument("--samples", type=int, help="samples of the trace (default: all)")
+    cv.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="backpressure seeds (default 0 1)")
+    cv.add_argument(
+        "--backpressure", type=float, nargs="+", default=[0.0, 0.3], help="probabilities, each run (default 0 0.3)"
+    )
+    cv.add_argument("--out", required=True, help="folder for coverage.json and coverage.md")
+    cv.add_argument("--no-progress", action="store_true", help="no progress bar")
     cb = sub.add_parser("core-bench", help="simulated cycles per second of the core: native harness against cocotb")
     cb.add_argument("--n", type=int, default=8, help="units (default 8)")
     cb.add_argument("--batches", type=int, default=2, help="batches of 2 sequences of 17 steps (default 2)")
@@ -127,6 +142,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from sim.coverage import block_coverage, markdown
+
+    if args.lanes < 1:
+        raise UserError(f"--lanes: got {args.lanes}; expected a positive integer")
+    with locked_folder(out_folder(args.out)) as out:
+        reports = []
+        for block in tqdm(args.blocks, desc="coverage", unit="block", disable=args.no_progress):
+            report = block_coverage(
+                block, args.traces, args.lanes, args.samples, tuple(args.seeds), tuple(args.backpressure), _say
+            )
+            reports.append(report)
+        atomic_write_text(out / "coverage.json", json.dumps(reports, indent=1))
+        atomic_write_text(out / "coverage.md", markdown(reports))
+    print(markdown(reports), end="")
+    print(f"wrote {out}/coverage.json and coverage.md")
+    return 0 if all(r["passed"] for r in reports) else 1
+
+
 def cmd_core_bench(args: argparse.Namespace) -> int:
     from sim.core_bench import core_bench, core_bench_markdown
     from sim.run import write_json
@@ -158,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": cmd_bench,
         "train": cmd_train,
         "core-bench": cmd_core_bench,
+        "coverage": cmd_coverage,
     }
     return run_cli("sim", build_parser(), commands, argv)
 

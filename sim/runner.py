@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+from golden.atomic import atomic_write_text
 from golden.errors import UserError
 from rtl.toolchain import verilator_env
 from sim.jobs import SIMULATORS, write_job
@@ -37,15 +38,20 @@ def _prepare(simulator: str) -> None:
         raise UserError("icarus: iverilog not found; run `bash scripts/verilator.sh` (installs Debian's iverilog)")
 
 
-def build(block: str, params: dict[str, Any], simulator: str, waves: bool = False):
-    """Generate the Verilog and build it for the simulator (once); returns (runner, build_dir, module)."""
+def build(block: str, params: dict[str, Any], simulator: str, waves: bool = False, coverage: bool = False):
+    """Generate the Verilog and build it for the simulator (once); returns (runner, build_dir, module).
+    coverage (Verilator only): line, toggle and user coverage, with sim.coverage's cover points bound
+    into the block; each run then leaves coverage.dat in its folder."""
     from cocotb_tools.runner import get_runner
 
     from rtl.verilog import BLOCKS, LINT_WAIVERS, write_block
 
     _prepare(simulator)
     p = BLOCKS[block][1](**params)
-    key = hashlib.sha256(json.dumps([block, params, simulator, waves], sort_keys=True).encode()).hexdigest()[:10]
+    if coverage and simulator != "verilator":
+        raise UserError(f"coverage: got --sim {simulator}; expected verilator (Icarus has no coverage)")
+    flags = [block, params, simulator, waves] + (["coverage"] if coverage else [])
+    key = hashlib.sha256(json.dumps(flags, sort_keys=True).encode()).hexdigest()[:10]
     module = BLOCKS[block][2]
     build_dir = OUT / "build" / simulator / f"{module}-{key}"
     v_path, _ = write_block(block, p, build_dir / "src")
@@ -53,6 +59,13 @@ def build(block: str, params: dict[str, Any], simulator: str, waves: bool = Fals
     sources = [v_path]
     if simulator == "verilator":
         build_args = [*LINT_WAIVERS] + (["--trace-fst", "--trace-structs"] if waves else [])
+        if coverage:
+            from sim.coverage import cover_module
+
+            cover = build_dir / "src" / f"{module}_cover.sv"
+            atomic_write_text(cover, cover_module(module, BLOCKS[block][0](p), v_path.read_text()))
+            sources.append(cover)
+            build_args += ["--coverage", "--assert"]
     else:
         # Verilog-2005 semantics, after cocotb's -g2012: there `reg r = 0;` initialises before any
         # process runs, so Yosys's time-0 kick of `always @*` blocks never fires and combinational
@@ -89,6 +102,7 @@ def run_job(
     waves: bool = False,
     keep_waves_on_failure: bool = True,
     progress: Callable[[str], None] = lambda _: None,
+    coverage: bool = False,
 ):
     """Run the job's testbench; returns the testbench's result dict with `passed` and `run_dir`.
     progress gets a line before the build and before the run (both can take a while)."""
@@ -96,7 +110,7 @@ def run_job(
 
     block = job["block"]
     progress(f"{simulator}: building {block} (once per parameters; Verilator takes up to a minute)")
-    runner, build_dir, module = build(block, job["params"], simulator, waves)
+    runner, build_dir, module = build(block, job["params"], simulator, waves, coverage)
     run_dir = OUT / ("waves" if waves else "runs") / name
     steps = sum(len(c.get("steps", c.get("sequences", ()))) for c in job["cases"])
     unit = "steps" if "steps" in job["cases"][0] else "sequences"
@@ -134,6 +148,7 @@ def run_job(
         raise SimulationError(f"{simulator} run of {module} wrote no result; see {run_dir / 'sim.log'}")
     result = json.loads(result_path.read_text())
     result.update({"passed": tests > 0 and failed == 0, "run_dir": str(run_dir), "simulator": simulator})
+    result["verilog"] = str(build_dir / "src" / f"{module}.v")
     if not result["passed"] and not waves and keep_waves_on_failure:
         progress("the run failed: repeating it with waveforms")
         rerun = run_job(job, simulator, name, waves=True, keep_waves_on_failure=False, progress=progress)

@@ -58,8 +58,11 @@ class StreamSource(_StreamPort):
         self.valid.value = 0
         self._task = cocotb.start_soon(self._run())
 
-    def send(self, value) -> None:
+    def send(self, value) -> int:
+        """Queue a payload; returns the index its handshake cycle will have in sent_cycles (while the
+        queue is not cleared before it is taken)."""
         self.queue.append(value)
+        return len(self.sent_cycles) + len(self.queue) - 1
 
     def clear(self) -> None:
         """Drop everything queued (a reset of the design drops what is in flight)."""

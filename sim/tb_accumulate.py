@@ -1,7 +1,9 @@
 """cocotb testbench of EventAccumulator: loads the trace's column-compressed recurrent weights, then
 per step sends the input parts on `init` and the previous output's events on `events` (random idle
 cycles), takes the pre-activations from `pre` (random backpressure) and compares them with
-golden.fixedpoint.accumulate_gates; cycles per step against rtl.blocks.cycles.accumulate_cycles."""
+golden.fixedpoint.accumulate_gates; cycles per step against rtl.blocks.cycles.accumulate_cycles.
+With backpressure the next step's input is sometimes offered while the block is busy, and once per
+case the same weights are loaded again while it is busy (they are written between steps)."""
 
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class AccumulateTB(TB):
 
     def configure(self, case: dict) -> None:
         self.rng.seed(case["seed"])
+        self.offered: dict[int, int] = {}  # step -> its init's index in sent_cycles, when offered early
         self.init.idle = self.events.idle = case["backpressure"]
         self.pre.stall = case["backpressure"]
 
@@ -54,17 +57,24 @@ class AccumulateTB(TB):
             s.clear()
         self.pre.clear()
 
-    def start(self, case: dict, t: int) -> None:
+    def start(self, case: dict, t: int) -> int:
+        """Offer step t's input parts and events; returns the index of init's handshake."""
         s = case["steps"][t]
-        self.init.send({g: s["inputs"][g] for g in "urz"})
+        sent = self.init.send({g: s["inputs"][g] for g in "urz"})
         for j, v in fx.route_events(np.asarray(s["y"]), 1)[0]:
             self.events.send({"index": j, "value": v, "end": 0})
         self.events.send({"index": 0, "value": 0, "end": 1})
+        return sent
 
     async def step(self, index: int, case: dict, t: int) -> None:
-        self.start(case, t)
+        sent = self.offered.pop(t) if t in self.offered else self.start(case, t)
+        if self.offer_next_early(case, t):
+            self.offered[t + 1] = self.start(case, t + 1)
+        if t == 0 and case["backpressure"] and case["reset_step"] is None:
+            for item in accumulate_load(self.p, self.V):  # the same weights: the loader waits while busy
+                self.load.send(item)
         cycle, pre = await self.pre.take()
-        cycles = cycle - self.init.sent_cycles[-1] + 1
+        cycles = cycle - self.init.sent_cycles[sent] + 1
         s = case["steps"][t]
         y = np.asarray(s["y"], dtype=np.int64)
         events = [int(j) for j in np.nonzero(y)[0]]

@@ -56,6 +56,7 @@ class CellTB(TB):
 
     def configure(self, case: dict) -> None:
         self.rng.seed(case["seed"])
+        self.offered: dict[int, int] = {}  # step -> its pre's index in sent_cycles, when offered early
         self.pre.idle = case["backpressure"]
         self.record.stall = self.y.stall = case["backpressure"]
 
@@ -63,20 +64,21 @@ class CellTB(TB):
         for s in (self.load, self.pre, self.record, self.y):
             s.clear()
 
-    def start(self, case: dict, t: int) -> dict[str, np.ndarray]:
-        """Offer step t's pre-activations; returns them."""
-        pre = {g: np.asarray(v, dtype=np.int64) for g, v in case["steps"][t]["pre"].items()}
-        self.pre.send({g: [int(v) for v in pre[g]] for g in "urz"})
-        return pre
+    def start(self, case: dict, t: int) -> int:
+        """Offer step t's pre-activations; returns the index of their handshake in sent_cycles."""
+        return self.pre.send({g: [int(v) for v in case["steps"][t]["pre"][g]] for g in "urz"})
 
     async def step(self, index: int, case: dict, t: int) -> None:
-        pre = self.start(case, t)
+        pre = {g: np.asarray(v, dtype=np.int64) for g, v in case["steps"][t]["pre"].items()}
+        sent = self.offered.pop(t) if t in self.offered else self.start(case, t)
+        if self.offer_next_early(case, t):
+            self.offered[t + 1] = self.start(case, t + 1)
         records = []
         for _ in range(self.p.n):
             _, rec = await self.record.take()
             records.append(rec)
         cycle, y = await self.y.take()
-        cycles = cycle - self.pre.sent_cycles[-1] + 1
+        cycles = cycle - self.pre.sent_cycles[sent] + 1
         self.check_cycles(case, t, cycles, cell_cycles(self.p))
         c, y_prev, o = self.state
         want = cell_step(c, y_prev, o, self.zero_V, pre, self.theta, self.p.constants, self.p.subtractive, self.p.fp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,14 @@ class TB:
             flat = expected.reshape(-1)
             flat[c["unit"]] += 1
         return expected
+
+    def offer_next_early(self, case: dict, t: int) -> bool:
+        """Whether to offer step t + 1's input before step t's result is taken: on about half the
+        steps of a case with backpressure (and no reset), so the block sees an input waiting while it
+        is busy (`sim coverage`'s stall conditions). Cycles are counted from the input's handshake."""
+        if not case["backpressure"] or case["reset_step"] is not None or t + 1 >= len(case["steps"]):
+            return False
+        return random.Random(case["seed"] * 1_000_003 + t).random() < 0.5
 
     def check_cycles(self, case: dict, step: int, measured: int, predicted: int, stalls: int = 0) -> None:
         """With no backpressure, measured cycles must equal the cycle function; with it, waiting only

@@ -34,6 +34,7 @@ class RouterTB(TB):
 
     def configure(self, case: dict) -> None:
         self.rng.seed(case["seed"])
+        self.offered: dict[int, int] = {}  # step -> its y's index in sent_cycles, when offered early
         self.source.idle = case["backpressure"]
         for sink in self.sinks:
             sink.stall = case["backpressure"]
@@ -43,11 +44,16 @@ class RouterTB(TB):
         for sink in self.sinks:
             sink.clear()
 
+    def offer(self, case: dict, t: int) -> int:
+        return self.source.send([int(v) for v in case["steps"][t]["y"]])
+
     async def step(self, case_index: int, case: dict, t: int, events_in: int) -> int:
         y = np.array(case["steps"][t]["y"], dtype=np.int64)
-        self.source.send([int(v) for v in y])
+        sent = self.offered.pop(t) if t in self.offered else self.offer(case, t)
+        if self.offer_next_early(case, t):
+            self.offered[t + 1] = self.offer(case, t + 1)
         expected = fx.route_events(y, self.p.lanes)
-        end_cycle, start = 0, None
+        end_cycle = 0
         for lane, sink in enumerate(self.sinks):
             got = []
             while True:
@@ -61,8 +67,7 @@ class RouterTB(TB):
             have = np.array(got, dtype=np.int64).reshape(-1, 2)
             if self.scoreboard.compare(case["name"], t, f"lane {lane} event count", [len(want)], [len(have)]):
                 self.scoreboard.compare(case["name"], t, f"lane {lane} events (index, value)", want, have)
-        start = self.source.sent_cycles[-1]
-        cycles = end_cycle - start + 1
+        cycles = end_cycle - self.source.sent_cycles[sent] + 1
         predicted = router_cycles(self.p, y != 0)
         self.check_cycles(case, t, cycles, predicted)
         events = int(np.count_nonzero(y))

@@ -33,7 +33,8 @@ SLOW = {
     ".venv/bin/python -m golden sweep-bench": "72 training runs (tests/test_train_sweep.py runs it at 1 iteration)",
     ".venv/bin/python -m sim train --sim verilator": "20 to 60 minutes in Verilator (tests/test_sim_native.py: small)",
     ".venv/bin/python -m rtl core-build": "Yosys 0.70 stops in ABC9 on it (README); the self-test runs in simulation",
-    ".venv/bin/python -m rtl prove": "solver jobs, up to 2 minutes (tests/test_rtl_formal.py runs each, and the CLI)",
+    ".venv/bin/python -m rtl prove": "solver jobs, up to 5 minutes (tests/test_rtl_formal.py runs each, and the CLI)",
+    ".venv/bin/python -m sim coverage": "four Verilator builds and runs (tests/test_sim_coverage.py runs the router)",
     ".venv/bin/python -m sim core-bench": "builds the n = 8 core twice (tests/test_sim_native.py runs it at n = 4)",
 }
 

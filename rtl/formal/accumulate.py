@@ -29,14 +29,14 @@ Broken variants (FAULTS):
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, Mux, ResetSignal, Signal, Value
+from amaranth import Module, Mux, Signal, Value
 from amaranth.asserts import AnyConst, AnySeq  # amaranth.hdl does not export these two in 0.5
 from amaranth.hdl import Assert, Assume
 from amaranth.lib import data
 
 from golden.fixedpoint import bits_for
 from rtl.blocks.accumulate import EventAccumulator
-from rtl.blocks.params import AccumulateParams
+from rtl.formal.harness import PropertyHarness
 from rtl.formal.streams import arbitrary_stream, assume_stream
 
 PROPERTIES = ("once_per_pass", "columns")
@@ -56,21 +56,15 @@ class ShortColumns(EventAccumulator):
         return entry.start, Mux(entry.count > 1, entry.count - 1, entry.count)
 
 
-class AccumulateProof(Elaboratable):
+class AccumulateProof(PropertyHarness):
     """The harness for one property (PROPERTIES), optionally with one fault (FAULTS)."""
 
-    def __init__(self, params: AccumulateParams, prop: str, fault: str | None = None):
-        if prop not in PROPERTIES:
-            raise ValueError(f"property {prop!r}; expected one of {', '.join(PROPERTIES)}")
-        if fault is not None and fault not in FAULTS:
-            raise ValueError(f"fault {fault!r}; expected one of {', '.join(FAULTS)}")
-        self.p, self.prop, self.fault = params, prop, fault
+    PROPERTIES, FAULTS = PROPERTIES, FAULTS
 
     def elaborate(self, platform):
         p, n = self.p, self.p.n
-        m = Module()
+        m = self.module()
         m.submodules.dut = dut = (ShortColumns if self.fault == "short_column" else EventAccumulator)(p)
-        m.d.comb += Assume(~ResetSignal())
         choose = Signal(name="fault_choice")
         m.d.comb += choose.eq(AnySeq(1))
 

@@ -9,11 +9,11 @@ drives, with valid falling for a cycle while a payload waits.
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, ResetSignal, Signal, Value
+from amaranth import Elaboratable, Signal, Value
 from amaranth.asserts import AnySeq  # amaranth.hdl does not export it in 0.5
-from amaranth.hdl import Assume
 from amaranth.lib import stream, wiring
 
+from rtl.formal.harness import PropertyHarness
 from rtl.formal.streams import assert_stream, assume_stream
 
 
@@ -40,9 +40,8 @@ class StreamRules(Elaboratable):
         self.block, self.fault = block, fault
 
     def elaborate(self, platform):
-        m = Module()
+        m = PropertyHarness.module()
         m.submodules.dut = dut = self.block
-        m.d.comb += Assume(~ResetSignal())
         streams = _streams(dut)
         stream_names = {name for name, member in dut.signature.members.items() if member.is_signature}
         for name, member in dut.signature.members.items():  # plain inputs: arbitrary

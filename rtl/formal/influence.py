@@ -26,12 +26,12 @@ Broken variants (FAULTS), each a fault between the environment and the block:
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, ResetSignal, Signal, Value
+from amaranth import Module, Signal, Value
 from amaranth.asserts import AnySeq  # amaranth.hdl does not export it in 0.5
 from amaranth.hdl import Assert, Assume
 
 from rtl.blocks.influence import InfluenceUpdate
-from rtl.blocks.params import InfluenceParams
+from rtl.formal.harness import PropertyHarness
 from rtl.formal.streams import arbitrary_stream
 
 PROPERTIES = ("one_done", "in_range")
@@ -39,21 +39,15 @@ PROPERTIES = ("one_done", "in_range")
 FAULTS = {"double_done": "one_done", "lost_done": "one_done", "bad_source": "in_range"}
 
 
-class InfluenceProof(Elaboratable):
+class InfluenceProof(PropertyHarness):
     """The harness for one property (PROPERTIES), optionally with one fault (FAULTS)."""
 
-    def __init__(self, params: InfluenceParams, prop: str, fault: str | None = None):
-        if prop not in PROPERTIES:
-            raise ValueError(f"property {prop!r}; expected one of {', '.join(PROPERTIES)}")
-        if fault is not None and fault not in FAULTS:
-            raise ValueError(f"fault {fault!r}; expected one of {', '.join(FAULTS)}")
-        self.p, self.prop, self.fault = params, prop, fault
+    PROPERTIES, FAULTS = PROPERTIES, FAULTS
 
     def elaborate(self, platform):
         p, n = self.p, self.p.n
-        m = Module()
+        m = self.module()
         m.submodules.dut = dut = InfluenceUpdate(p)
-        m.d.comb += Assume(~ResetSignal())
         choose = Signal(name="fault_choice")
         m.d.comb += [choose.eq(AnySeq(1)), dut.rb_addr.eq(AnySeq(len(dut.rb_addr)))]
 

@@ -25,19 +25,19 @@ from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.influence import InfluenceUpdate
 from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
 from rtl.blocks.router import EventRouter
-from rtl.formal import accumulate, influence, router
+from rtl.formal.accumulate import AccumulateProof
 from rtl.formal.handshake import StreamRules
+from rtl.formal.influence import InfluenceProof
+from rtl.formal.router import RouterProof
 from rtl.formal.sby import check_settings, run_proof
 
-# block -> (its class, its parameters' class, the module of its own harness)
+# block -> (its class, its parameters' class, the harness of its own properties)
 BLOCK_KINDS = {
-    "router": (EventRouter, RouterParams, router),
-    "accumulate": (EventAccumulator, AccumulateParams, accumulate),
-    "influence": (InfluenceUpdate, InfluenceParams, influence),
+    "router": (EventRouter, RouterParams, RouterProof),
+    "accumulate": (EventAccumulator, AccumulateParams, AccumulateProof),
+    "influence": (InfluenceUpdate, InfluenceParams, InfluenceProof),
 }
 BLOCKS = tuple(BLOCK_KINDS)
-HARNESSES = {RouterParams: router.RouterProof, AccumulateParams: accumulate.AccumulateProof}
-HARNESSES[InfluenceParams] = influence.InfluenceProof
 
 
 def properties_of(block: str) -> tuple[str, ...]:
@@ -49,19 +49,17 @@ def faults_of(block: str) -> dict[str, str]:
     return {"drop_valid": "handshake", **BLOCK_KINDS[block][2].FAULTS}
 
 
+def block_harness(params, prop: str, fault: str | None) -> Elaboratable:
+    """The harness of one property of the block `params` describe (and its broken variant)."""
+    block, _, harness = next(kind for kind in BLOCK_KINDS.values() if isinstance(params, kind[1]))
+    return StreamRules(block(params), fault) if prop == "handshake" else harness(params, prop, fault)
+
+
 def not_applicable(block: str, params) -> dict[str, str]:
     """Broken variants that cannot exist at these parameters -> why."""
     if block == "influence" and params.n & (params.n - 1) == 0:
         return {"bad_source": f"at n = {params.n} a source field holds units only"}
     return {}
-
-
-def block_harness(params, prop: str, fault: str | None) -> Elaboratable:
-    """The harness of one property of the block `params` describe (and its broken variant)."""
-    if prop == "handshake":
-        block = next(kind for kind, kind_params, _ in BLOCK_KINDS.values() if isinstance(params, kind_params))
-        return StreamRules(block(params), fault)
-    return HARNESSES[type(params)](params, prop, fault)
 
 
 def prove_params(block: str, n: int, lanes: int, columns: int) -> RouterParams | AccumulateParams | InfluenceParams:

@@ -21,15 +21,15 @@ tests show each fault caught (a property that cannot fail proves nothing).
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Elaboratable, Module, Mux, ResetSignal, Signal, Value
+from amaranth import Array, Cat, Module, Mux, Signal, Value
 from amaranth.asserts import AnyConst, AnySeq  # amaranth.hdl does not export these two in 0.5
 from amaranth.hdl import Assert, Assume
 from amaranth.lib import data
 
 from golden.fixedpoint import bits_for
 from rtl.blocks.layouts import event_layout
-from rtl.blocks.params import RouterParams
 from rtl.blocks.router import EventRouter
+from rtl.formal.harness import PropertyHarness
 from rtl.formal.streams import assume_stream
 
 PROPERTIES = ("in_lane", "ascending", "exactly_once", "values", "one_end")
@@ -44,21 +44,15 @@ FAULTS = {  # fault at lane 0's port -> the property it breaks
 }
 
 
-class RouterProof(Elaboratable):
+class RouterProof(PropertyHarness):
     """The harness for one property (PROPERTIES), optionally with one fault (FAULTS)."""
 
-    def __init__(self, params: RouterParams, prop: str, fault: str | None = None):
-        if prop not in PROPERTIES:
-            raise ValueError(f"property {prop!r}; expected one of {', '.join(PROPERTIES)}")
-        if fault is not None and fault not in FAULTS:
-            raise ValueError(f"fault {fault!r}; expected one of {', '.join(FAULTS)}")
-        self.p, self.prop, self.fault = params, prop, fault
+    PROPERTIES, FAULTS = PROPERTIES, FAULTS
 
     def elaborate(self, platform):
         p = self.p
-        m = Module()
+        m = self.module()
         m.submodules.dut = dut = EventRouter(p)
-        m.d.comb += Assume(~ResetSignal())
         m.d.comb += [dut.y.valid.eq(AnySeq(1)), dut.y.payload.eq(AnySeq(len(Value.cast(dut.y.payload))))]
         assume_stream(m, dut.y, "y")
         accepted = dut.y.valid & dut.y.ready
