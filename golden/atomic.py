@@ -75,3 +75,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_text_if_changed(path: Path, text: str) -> None:
+    """atomic_write_text, but an unchanged file keeps its modification time (so builds keyed on it,
+    such as Verilator's, do not run again)."""
+    if not path.is_file() or path.read_text() != text:
+        atomic_write_text(path, text)

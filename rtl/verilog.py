@@ -13,7 +13,7 @@ from amaranth import Value
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-from golden.atomic import atomic_write_text
+from golden.atomic import atomic_write_text, write_text_if_changed
 from golden.errors import UserError
 from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.cell import CellUnit
@@ -87,8 +87,7 @@ def write_block(block: str, params, out_dir: Path) -> tuple[Path, Path]:
     text = verilog.convert(component, name=module, emit_src=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     v_path, j_path = out_dir / f"{module}.v", out_dir / f"{module}.json"
-    if not v_path.is_file() or v_path.read_text() != text:  # unchanged files keep their time (no rebuilds)
-        atomic_write_text(v_path, text)
+    write_text_if_changed(v_path, text)
     description = {
         "block": block,
         "module": module,

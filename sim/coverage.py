@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from amaranth.hdl import Fragment
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 
 from golden.errors import UserError
+from rtl.blocks.layouts import stream_ports
 
 
 @dataclass(frozen=True)
@@ -51,25 +52,12 @@ def fsm_states(component: wiring.Component) -> dict[str, list[tuple[int, str]]]:
     return found
 
 
-def stream_ports(component: wiring.Component) -> list[str]:
-    """Verilog names (`events__0`, `pre`) of every stream port, stream arrays element by element."""
-    names = []
-    for name, member in component.signature.members.items():
-        if not (member.is_signature and isinstance(member.signature, stream.Signature)):
-            continue
-        if member.dimensions:
-            names += [f"{name}__{i}" for i in range(member.dimensions[0])]
-        else:
-            names.append(name)
-    return names
-
-
 def cover_points(component: wiring.Component) -> list[CoverPoint]:
     points = []
     for fsm, states in fsm_states(component).items():
         for value, state in states:
             points.append(CoverPoint("fsm", f"{fsm} {state}", f"{fsm} == {value}"))
-    for port in stream_ports(component):
+    for port, _, _ in stream_ports(component):
         points.append(CoverPoint("stall", f"{port}: valid, not ready", f"{port}__valid && !{port}__ready"))
         points.append(CoverPoint("stall", f"{port}: ready, not valid", f"{port}__ready && !{port}__valid"))
     return points
@@ -87,7 +75,7 @@ def cover_module(module: str, component: wiring.Component, verilog: str) -> str:
         if match is None:
             raise UserError(f"coverage: FSM state register {fsm!r} not found in {module}'s Verilog")
         signals[fsm] = int(match.group(1)) + 1 if match.group(1) else 1
-    for port in stream_ports(component):
+    for port, _, _ in stream_ports(component):
         signals |= {f"{port}__valid": 1, f"{port}__ready": 1}
     inputs = ",\n".join(f"    input wire {f'[{w - 1}:0] ' if w > 1 else ''}{name}" for name, w in signals.items())
     body = "\n".join(
@@ -165,11 +153,12 @@ def summarise(files: list[Path], verilog: Path, component: wiring.Component) -> 
             entry["missed"] = [{"line": line, "what": what, "source": _line(source, line)} for line, what in missed]
         report[label] = entry
     reached = {k[3]: c for k, c in totals.items() if k[0] == "v_user"}
+    points = cover_points(component)
+    missing = [p.name for p in points if _label(p.name) not in reached]
+    if missing:
+        raise UserError(f"coverage: cover points {missing} are not in the coverage files")
     for kind, label in (("fsm", "fsm_states"), ("stall", "stalls")):
-        counts = {p.name: reached.get(_label(p.name), 0) for p in cover_points(component) if p.kind == kind}
-        missing = [name for p in cover_points(component) if p.kind == kind and _label(name := p.name) not in reached]
-        if missing:
-            raise UserError(f"coverage: cover points {missing} are not in the coverage files")
+        counts = {p.name: reached[_label(p.name)] for p in points if p.kind == kind}
         report[label] = {"covered": sum(1 for c in counts.values() if c), "total": len(counts), "counts": counts}
     return report
 

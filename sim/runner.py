@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-from golden.atomic import atomic_write_text
+from golden.atomic import write_text_if_changed
 from golden.errors import UserError
 from rtl.toolchain import verilator_env
 from sim.jobs import SIMULATORS, write_job
@@ -63,7 +63,7 @@ def build(block: str, params: dict[str, Any], simulator: str, waves: bool = Fals
             from sim.coverage import cover_module
 
             cover = build_dir / "src" / f"{module}_cover.sv"
-            atomic_write_text(cover, cover_module(module, BLOCKS[block][0](p), v_path.read_text()))
+            write_text_if_changed(cover, cover_module(module, BLOCKS[block][0](p), v_path.read_text()))
             sources.append(cover)
             build_args += ["--coverage", "--assert"]
     else:

@@ -48,7 +48,6 @@ class AccumulateTB(TB):
 
     def configure(self, case: dict) -> None:
         self.rng.seed(case["seed"])
-        self.offered: dict[int, int] = {}  # step -> its init's index in sent_cycles, when offered early
         self.init.idle = self.events.idle = case["backpressure"]
         self.pre.stall = case["backpressure"]
 
@@ -67,9 +66,7 @@ class AccumulateTB(TB):
         return sent
 
     async def step(self, index: int, case: dict, t: int) -> None:
-        sent = self.offered.pop(t) if t in self.offered else self.start(case, t)
-        if self.offer_next_early(case, t):
-            self.offered[t + 1] = self.start(case, t + 1)
+        sent = self.offer_step(case, t)
         if t == 0 and case["backpressure"] and case["reset_step"] is None:
             for item in accumulate_load(self.p, self.V):  # the same weights: the loader waits while busy
                 self.load.send(item)

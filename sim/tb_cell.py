@@ -56,7 +56,6 @@ class CellTB(TB):
 
     def configure(self, case: dict) -> None:
         self.rng.seed(case["seed"])
-        self.offered: dict[int, int] = {}  # step -> its pre's index in sent_cycles, when offered early
         self.pre.idle = case["backpressure"]
         self.record.stall = self.y.stall = case["backpressure"]
 
@@ -70,9 +69,7 @@ class CellTB(TB):
 
     async def step(self, index: int, case: dict, t: int) -> None:
         pre = {g: np.asarray(v, dtype=np.int64) for g, v in case["steps"][t]["pre"].items()}
-        sent = self.offered.pop(t) if t in self.offered else self.start(case, t)
-        if self.offer_next_early(case, t):
-            self.offered[t + 1] = self.start(case, t + 1)
+        sent = self.offer_step(case, t)
         records = []
         for _ in range(self.p.n):
             _, rec = await self.record.take()

@@ -33,6 +33,7 @@ class TB:
         self.counter = CycleCounter(dut.clk)
         self.scoreboard = Scoreboard()
         self.records: list[dict[str, Any]] = []
+        self.offered: dict[int, int] = {}  # step -> its input's handshake index, when offered early
         self.cycle_errors: list[str] = []
         self.started = time.perf_counter()
 
@@ -67,6 +68,16 @@ class TB:
         if not case["backpressure"] or case["reset_step"] is not None or t + 1 >= len(case["steps"]):
             return False
         return random.Random(case["seed"] * 1_000_003 + t).random() < 0.5
+
+    def offer_step(self, case: dict, t: int) -> int:
+        """Offer step t's input (the block testbench's start(case, t), which returns the index its
+        handshake will have in its stream's sent_cycles) unless it was offered early, and perhaps
+        step t + 1's now (offer_next_early); returns step t's index. An early offer is always taken
+        by the next step of the same case, so nothing is left over between cases."""
+        sent = self.offered.pop(t) if t in self.offered else self.start(case, t)
+        if self.offer_next_early(case, t):
+            self.offered[t + 1] = self.start(case, t + 1)
+        return sent
 
     def check_cycles(self, case: dict, step: int, measured: int, predicted: int, stalls: int = 0) -> None:
         """With no backpressure, measured cycles must equal the cycle function; with it, waiting only

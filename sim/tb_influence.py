@@ -8,6 +8,7 @@ it right after done, so that step's M_t is checked from `written` alone (the rea
 from __future__ import annotations
 
 import random
+from collections import deque
 
 import cocotb
 import numpy as np
@@ -53,7 +54,7 @@ class InfluenceTB(TB):
         self.done = StreamSink(dut, "done", payload_shape(sig, "done"), self.counter, self.rng)
         self.sources = (self.step_src, self.setup_src, self.mbar_src)
         self.written_layout = sig.members["written"].shape
-        self.written: list[tuple[int, int, int, list[int]]] = []  # (cycle, row, chunk, values) as written
+        self.written: deque[tuple[int, int, int, list[int]]] = deque()  # (cycle, row, chunk, values) as written
         cocotb.start_soon(self._watch_written())
         dut.rb_addr.value = 0
 
@@ -72,13 +73,12 @@ class InfluenceTB(TB):
         did not write are zero, as row_valid says of them."""
         words = np.zeros((self.p.n, self.p.chunks, self.p.lanes), dtype=np.int64)
         while self.written and self.written[0][0] <= until:
-            _, row, chunk, values = self.written.pop(0)
+            _, row, chunk, values = self.written.popleft()
             words[row, chunk] = values
         return words.reshape(self.p.n, -1)[:, : self.p.columns]
 
     def configure(self, case: dict) -> None:
         self.rng.seed(case["seed"])
-        self.offered: dict[int, int] = {}  # step -> its header's index in sent_cycles, when offered early
         for s in self.sources:
             s.idle = case["backpressure"]
         self.done.stall = case["backpressure"]
@@ -113,9 +113,7 @@ class InfluenceTB(TB):
         return influence_matrix(self.p, words, int(self.dut.row_valid.value))
 
     async def step(self, index: int, case: dict, t: int, M: np.ndarray) -> np.ndarray:
-        sent = self.offered.pop(t) if t in self.offered else self.start(case, t)
-        if self.offer_next_early(case, t):
-            self.offered[t + 1] = self.start(case, t + 1)
+        sent = self.offer_step(case, t)
         done_cycle, done = await self.done.take()
         cycles = done_cycle - self.step_src.sent_cycles[sent] + 1
         s = case["steps"][t]

@@ -34,7 +34,6 @@ class RouterTB(TB):
 
     def configure(self, case: dict) -> None:
         self.rng.seed(case["seed"])
-        self.offered: dict[int, int] = {}  # step -> its y's index in sent_cycles, when offered early
         self.source.idle = case["backpressure"]
         for sink in self.sinks:
             sink.stall = case["backpressure"]
@@ -44,14 +43,13 @@ class RouterTB(TB):
         for sink in self.sinks:
             sink.clear()
 
-    def offer(self, case: dict, t: int) -> int:
+    def start(self, case: dict, t: int) -> int:
+        """Offer step t's output vector; returns the index of its handshake in sent_cycles."""
         return self.source.send([int(v) for v in case["steps"][t]["y"]])
 
     async def step(self, case_index: int, case: dict, t: int, events_in: int) -> int:
         y = np.array(case["steps"][t]["y"], dtype=np.int64)
-        sent = self.offered.pop(t) if t in self.offered else self.offer(case, t)
-        if self.offer_next_early(case, t):
-            self.offered[t + 1] = self.offer(case, t + 1)
+        sent = self.offer_step(case, t)
         expected = fx.route_events(y, self.p.lanes)
         end_cycle = 0
         for lane, sink in enumerate(self.sinks):

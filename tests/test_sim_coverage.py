@@ -12,10 +12,11 @@ import pytest
 
 from rtl.blocks.accumulate import EventAccumulator
 from rtl.blocks.influence import InfluenceUpdate
+from rtl.blocks.layouts import stream_ports
 from rtl.blocks.params import AccumulateParams, InfluenceParams, RouterParams
 from rtl.blocks.router import EventRouter
 from sim.cli import main
-from sim.coverage import cover_module, cover_points, demangle, fsm_states, stream_ports, summarise
+from sim.coverage import cover_module, cover_points, demangle, fsm_states, summarise
 
 ROUTER = EventRouter(RouterParams(n=8, lanes=2))
 
@@ -31,7 +32,7 @@ def test_fsm_states_are_the_blocks_own():
 
 
 def test_two_stall_points_per_stream_and_one_per_state():
-    assert stream_ports(ROUTER) == ["y", "events__0", "events__1"]
+    assert [name for name, _, _ in stream_ports(ROUTER)] == ["y", "events__0", "events__1"]
     points = cover_points(ROUTER)
     assert [p.name for p in points][:2] == ["y: valid, not ready", "y: ready, not valid"]
     assert len(points) == 6 and {p.kind for p in points} == {"stall"}

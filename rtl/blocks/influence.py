@@ -211,7 +211,8 @@ class InfluenceUpdate(wiring.Component):
                     m.d.sync += [c_row.eq(b_row), c_chunk.eq(b_chunk)]
 
         # --- stage C: add Mbar, round and saturate once, write M_t --------------------------------
-        m.d.comb += [write_addr.eq(c_row * C + c_chunk), watch.write_addr.eq(c_row * C + c_chunk)]
+        written_at = c_row * C + c_chunk
+        m.d.comb += [write_addr.eq(written_at), watch.write_addr.eq(written_at)]
         out = self.written
         m.d.comb += [out.row.eq(c_row), out.chunk.eq(c_chunk), out.valid.eq(c_valid & self.mbar.valid)]
         for lane in range(L):

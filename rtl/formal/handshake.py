@@ -11,24 +11,11 @@ from __future__ import annotations
 
 from amaranth import Elaboratable, Signal, Value
 from amaranth.asserts import AnySeq  # amaranth.hdl does not export it in 0.5
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 
+from rtl.blocks.layouts import stream_ports
 from rtl.formal.harness import PropertyHarness
 from rtl.formal.streams import assert_stream, assume_stream
-
-
-def _streams(block: wiring.Component) -> list[tuple[str, wiring.Member, object]]:
-    """(name, member, interface) of every stream port, arrays of streams element by element."""
-    found = []
-    for name, member in block.signature.members.items():
-        if not (member.is_signature and isinstance(member.signature, stream.Signature)):
-            continue
-        interface = getattr(block, name)
-        if member.dimensions:
-            found += [(f"{name}{i}", member, element) for i, element in enumerate(interface)]
-        else:
-            found.append((name, member, interface))
-    return found
 
 
 class StreamRules(Elaboratable):
@@ -42,7 +29,7 @@ class StreamRules(Elaboratable):
     def elaborate(self, platform):
         m = PropertyHarness.module()
         m.submodules.dut = dut = self.block
-        streams = _streams(dut)
+        streams = stream_ports(dut)
         stream_names = {name for name, member in dut.signature.members.items() if member.is_signature}
         for name, member in dut.signature.members.items():  # plain inputs: arbitrary
             if name not in stream_names and member.flow == wiring.In:

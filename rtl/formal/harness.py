@@ -24,6 +24,11 @@ class PropertyHarness(Elaboratable):
             raise ValueError(f"fault {fault!r}; expected one of {', '.join(self.FAULTS)}")
         self.p, self.prop, self.fault = params, prop, fault
 
+    @classmethod
+    def not_applicable(cls, params) -> dict[str, str]:
+        """Broken variants that cannot exist at these parameters -> why (none by default)."""
+        return {}
+
     @staticmethod
     def module() -> Module:
         """A module whose reset is held low after the first cycle (the solver may not reset)."""

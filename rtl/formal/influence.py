@@ -31,6 +31,7 @@ from amaranth.asserts import AnySeq  # amaranth.hdl does not export it in 0.5
 from amaranth.hdl import Assert, Assume
 
 from rtl.blocks.influence import InfluenceUpdate
+from rtl.blocks.params import InfluenceParams
 from rtl.formal.harness import PropertyHarness
 from rtl.formal.streams import arbitrary_stream
 
@@ -43,6 +44,13 @@ class InfluenceProof(PropertyHarness):
     """The harness for one property (PROPERTIES), optionally with one fault (FAULTS)."""
 
     PROPERTIES, FAULTS = PROPERTIES, FAULTS
+
+    @classmethod
+    def not_applicable(cls, params: InfluenceParams) -> dict[str, str]:
+        """bad_source needs a source field that can name a unit that is not there."""
+        if params.n & (params.n - 1):
+            return {}
+        return {"bad_source": f"at n = {params.n} a source field holds units only"}
 
     def elaborate(self, platform):
         p, n = self.p, self.p.n

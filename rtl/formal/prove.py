@@ -57,9 +57,7 @@ def block_harness(params, prop: str, fault: str | None) -> Elaboratable:
 
 def not_applicable(block: str, params) -> dict[str, str]:
     """Broken variants that cannot exist at these parameters -> why."""
-    if block == "influence" and params.n & (params.n - 1) == 0:
-        return {"bad_source": f"at n = {params.n} a source field holds units only"}
-    return {}
+    return BLOCK_KINDS[block][2].not_applicable(params)
 
 
 def prove_params(block: str, n: int, lanes: int, columns: int) -> RouterParams | AccumulateParams | InfluenceParams:
